@@ -1,0 +1,239 @@
+"""The ``countermand`` command. It parses and delegates: all logic lives in the core modules.
+
+Exit codes (a contract): 0 success; 1 ``submit --wait`` ended paused or aborted; 2 usage or
+configuration error; 3 Redis unreachable. Messages go to stderr; stdout carries only what a
+script parses (a job id, a JSON object or array, a report).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rich.console import Console
+
+from countermand import jobs
+from countermand.credentials import CredentialStore
+from countermand.errors import CountermandError, StoreUnavailable, UsageError
+from countermand.inputs import open_input, read_rows
+from countermand.models import JobInfo, JobStatus
+from countermand.progress import follow, summary
+from countermand.providers import get_spec
+from countermand.report import write_report
+from countermand.settings import get_settings
+from countermand.simulator.cli import simulator
+from countermand.store import Store, redis_client
+
+T = TypeVar("T")
+app = typer.Typer(
+    name="countermand",
+    help="Bulk-cancel pending device-management commands, with exact per-target outcomes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+app.command("simulator", help="Run the bundled API simulator (Applivery and EnOS).")(simulator)
+
+
+class ReportFormat(StrEnum):
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+def _run(body: Callable[[Store], Awaitable[T]]) -> T:
+    """Run one async operation against Redis; map errors to exit codes 2 and 3."""
+    settings = get_settings()
+
+    async def main() -> T:
+        store = Store(redis_client(settings.redis_url))
+        try:
+            await store.ping(settings.redis_url)
+            return await body(store)
+        finally:
+            await store.redis.aclose()
+
+    try:
+        return asyncio.run(main())
+    except StoreUnavailable as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(3) from exc
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        err.print(f"[red]error:[/red] lost Redis at {settings.redis_url}: {exc}")
+        raise typer.Exit(3) from exc
+    except CountermandError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _dispatch(job_id: str, chunks: Sequence[int]) -> None:
+    from tasks.chunks import dispatch  # Celery is imported only by commands that queue work
+
+    dispatch(job_id, chunks)
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, sort_keys=False) + "\n")
+
+
+def status_object(info: JobInfo) -> dict[str, Any]:
+    return info.model_dump(mode="json")
+
+
+@app.command()
+def submit(
+    provider: Annotated[str, typer.Argument(help="applivery-apple, applivery-android or enos")],
+    file: Annotated[str, typer.Argument(help="CSV with header, .jsonl/.ndjson, or - for stdin")],
+    org: Annotated[str, typer.Option("--org", help="organization id (Applivery) or orgId (EnOS)")],
+    rate: Annotated[float | None, typer.Option(help="requests/s for this job")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="validate, send nothing")] = False,
+    name: Annotated[str | None, typer.Option(help="a label for the job")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="follow the job until it settles")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the status object")] = False,
+) -> None:
+    """Queue a cancel job: prints the job id (or, with --json, the status object)."""
+    settings = get_settings()
+    try:
+        spec = get_spec(provider)
+        request = jobs.SubmitRequest(spec, org, rate=rate, dry_run=dry_run, name=name)
+        jobs.check_request(request, settings, CredentialStore(settings))
+        stream = open_input(file)
+    except CountermandError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+    async def body(store: Store) -> JobInfo:
+        with stream:
+            rows = read_rows(file, stream, spec, lambda m: err.print(f"[yellow]warning:[/] {m}"))
+            job_id = await jobs.submit(store, settings, request, rows, _dispatch)
+        if not as_json:
+            sys.stdout.write(job_id + "\n")
+            sys.stdout.flush()
+        if wait:
+            return await follow(store, job_id, err)
+        return await store.info(job_id)
+
+    info = _run(body)
+    if as_json:
+        _print_json(status_object(info))
+    if wait:
+        err.print(summary(info))
+        if info.status in (JobStatus.PAUSED, JobStatus.ABORTED):
+            raise typer.Exit(1)
+
+
+@app.command()
+def status(
+    job: str, as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False
+) -> None:
+    """Show a job's status and counts."""
+    info = _run(lambda store: store.info(job))
+    if as_json:
+        _print_json(status_object(info))
+    else:
+        Console().print(summary(info))
+
+
+@app.command("jobs")
+def list_jobs(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """List jobs, newest first."""
+    infos = _run(lambda store: store.list_jobs())
+    if as_json:
+        _print_json([status_object(i) for i in infos])
+        return
+    out = Console()
+    for info in infos:
+        reason = f" ({info.reason})" if info.reason else ""
+        out.print(
+            f"{info.job_id}  {info.status.value}{reason}  {info.provider}  {info.org}  "
+            f"{info.done}/{info.total}  {info.name or ''}"
+        )
+
+
+@app.command()
+def report(
+    job: str,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="csv or jsonl")] = ReportFormat.csv,
+    output: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
+) -> None:
+    """Write one row per target, in input order."""
+
+    async def body(store: Store) -> int:
+        await store.meta(job)  # unknown job: exit 2 before creating the output file
+        if output is None:
+            return await write_report(store, job, sys.stdout, fmt.value)
+        try:
+            with output.open("w", encoding="utf-8", newline="") as out:
+                return await write_report(store, job, out, fmt.value)
+        except OSError as exc:
+            raise UsageError(f"--output {output}: {exc.strerror or exc}") from exc
+
+    rows = _run(body)
+    if output is not None:
+        err.print(f"{rows} rows written to {output}")
+
+
+@app.command()
+def pause(job: str) -> None:
+    """Stop sending; targets not yet final stay remaining."""
+    _run(lambda store: jobs.pause(store, job))
+    err.print(f"job {job} paused")
+
+
+@app.command()
+def resume(job: str) -> None:
+    """Continue a paused job (after fixing credentials or the base URL)."""
+    chunks = _run(lambda store: jobs.resume(store, job, _dispatch))
+    err.print(f"job {job} resumed ({len(chunks)} chunk(s) queued)")
+
+
+@app.command()
+def abort(job: str) -> None:
+    """Stop for good; targets not yet tried are left untouched."""
+    _run(lambda store: jobs.abort(store, job))
+    err.print(f"job {job} aborted")
+
+
+@app.command()
+def purge(job: str) -> None:
+    """Delete a job's data now (completed, paused or aborted jobs)."""
+    _run(lambda store: store.purge(job))
+    err.print(f"job {job} purged")
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def worker(ctx: typer.Context) -> None:
+    """Run a Celery worker (prefork pool); extra options go to `celery worker`."""
+    from countermand.workercmd import worker_argv
+
+    try:
+        argv = worker_argv(list(ctx.args))
+    except UsageError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    from worker.app import app as celery_app
+
+    celery_app.worker_main(argv)
+
+
+@app.command()
+def demo() -> None:
+    """Run the whole path on an embedded default: private Redis, simulator, worker, jobs."""
+    from countermand.demo import run_demo
+
+    raise typer.Exit(run_demo(err))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,90 @@
+"""Every Redis key Countermand writes, in one place.
+
+A job's keys share the hash tag ``{job_id}`` so each job's multi-key scripts stay in one slot.
+
+=============================  ======  =======================================================
+key                            type    holds
+=============================  ======  =======================================================
+cm:jobs                        zset    job id -> created_at (``jobs`` lists newest first)
+cm:jobs:active                 set     ids of queued/running jobs (the reclaimer scans these)
+cm:reclaim                     string  lock: one reclaimer pass per interval across all hosts
+cm:job:{id}                    hash    job meta, status, counters (``n:<code>``, ``done``)
+cm:job:{id}:in:<chunk>         string  the chunk's input rows, compact JSON
+cm:job:{id}:res:<bucket>       hash    target index -> encoded result (``BUCKET`` per hash)
+cm:job:{id}:open               set     chunks with targets not yet final
+cm:job:{id}:leases             zset    chunk -> lease expiry (ms, Redis clock)
+cm:job:{id}:owners             hash    chunk -> owner token of the lease
+cm:job:{id}:dedup:<n>          set     64-bit row hashes, only while ``submit`` runs
+cm:rl:<vendor>:<org>           string  GCRA theoretical arrival time of a tenant (µs)
+cm:rl:job:{id}                 string  GCRA theoretical arrival time of one job (µs)
+=============================  ======  =======================================================
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+PREFIX = "cm"
+
+
+class Queue(StrEnum):
+    """Celery queue names."""
+
+    CHUNKS = "countermand.chunks"
+
+JOBS = f"{PREFIX}:jobs"
+ACTIVE = f"{PREFIX}:jobs:active"
+RECLAIM_LOCK = f"{PREFIX}:reclaim"
+
+# Results are kept in small hashes of BUCKET targets: under Redis's default
+# hash-max-listpack-entries (128) a hash stays a compact listpack (~20-40 bytes per target).
+BUCKET = 128
+DEDUP_BUCKETS = 8192
+
+
+def job(job_id: str) -> str:
+    return f"{PREFIX}:job:{{{job_id}}}"
+
+
+def chunk_input(job_id: str, chunk: int) -> str:
+    return f"{job(job_id)}:in:{chunk}"
+
+
+def results(job_id: str, bucket: int) -> str:
+    return f"{job(job_id)}:res:{bucket}"
+
+
+def bucket_of(index: int) -> int:
+    return index // BUCKET
+
+
+def open_chunks(job_id: str) -> str:
+    return f"{job(job_id)}:open"
+
+
+def leases(job_id: str) -> str:
+    return f"{job(job_id)}:leases"
+
+
+def owners(job_id: str) -> str:
+    return f"{job(job_id)}:owners"
+
+
+def dedup(job_id: str, n: int) -> str:
+    return f"{job(job_id)}:dedup:{n}"
+
+
+def tenant_rate(vendor: str, org: str) -> str:
+    return f"{PREFIX}:rl:{vendor}:{org}"
+
+
+def job_rate(job_id: str) -> str:
+    return f"{PREFIX}:rl:job:{{{job_id}}}"
+
+
+def all_job_keys(job_id: str, chunks: int, total: int) -> list[str]:
+    """Every key a job of ``chunks`` chunks and ``total`` targets may have written."""
+    names = [job(job_id), open_chunks(job_id), leases(job_id), owners(job_id), job_rate(job_id)]
+    names += [chunk_input(job_id, c) for c in range(chunks)]
+    names += [results(job_id, b) for b in range(bucket_of(max(total - 1, 0)) + 1)]
+    return names

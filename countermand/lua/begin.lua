@@ -1,0 +1,34 @@
+-- Before sending a batch: check the lease and the job status, skip final targets, and mark
+-- the others in flight (the call may reach the API from here on).
+-- KEYS: meta, owners, bucket keys...   ARGV: chunk, owner, expire_at_ms, (index, key pos)...
+-- Returns {flag, status, state per target}: flag -1 lease lost, 0 job not runnable, 1 go.
+-- A state is 'F' (final, skip), '~N' (was in flight with N attempts), or 'N' (N attempts).
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return {-1, ''} end
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'running' and status ~= 'queued' then return {0, status or ''} end
+local now = now_seconds()
+if status == 'queued' then
+  redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', now)
+  status = 'running'
+end
+local out = {1, status}
+local touched = {}
+for i = 4, #ARGV, 2 do
+  local key = KEYS[tonumber(ARGV[i + 1])]
+  local old = redis.call('HGET', key, ARGV[i])
+  if is_final(old) then
+    out[#out + 1] = 'F'
+  else
+    local attempts = 0
+    local prefix = ''
+    if old then
+      attempts = tonumber(cjson.decode(old)[2]) or 0
+      prefix = '~'
+    end
+    redis.call('HSET', key, ARGV[i], '["~",' .. (attempts + 1) .. ',' .. now .. ']')
+    touched[key] = true
+    out[#out + 1] = prefix .. attempts
+  end
+end
+for key in pairs(touched) do redis.call('PEXPIREAT', key, ARGV[3]) end
+return out

@@ -1,0 +1,144 @@
+"""The vocabulary: outcomes, job statuses, a target's stored result and a job's status object.
+
+Outcome names and the status object's keys are a public contract (README, "Outcomes"): scripts
+outside this repository parse them. Add to them; never rename.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class Outcome(StrEnum):
+    """A target's final outcome. Each target ends with exactly one."""
+
+    CANCELED = "canceled"
+    CANCEL_REQUESTED = "cancel_requested"
+    NOT_PENDING = "not_pending"
+    NOTHING_PENDING = "nothing_pending"
+    NOT_FOUND = "not_found"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    INVALID = "invalid"
+    WOULD_CANCEL = "would_cancel"
+
+
+REMAINING = "remaining"  # report/status name of a target that has no final outcome yet
+
+# One or two characters per outcome keep Redis small: a result is stored once per target.
+OUTCOME_CODES: dict[Outcome, str] = {
+    Outcome.CANCELED: "c",
+    Outcome.CANCEL_REQUESTED: "r",
+    Outcome.NOT_PENDING: "p",
+    Outcome.NOTHING_PENDING: "e",
+    Outcome.NOT_FOUND: "n",
+    Outcome.REJECTED: "j",
+    Outcome.FAILED: "f",
+    Outcome.INVALID: "i",
+    Outcome.WOULD_CANCEL: "w",
+}
+CODE_OUTCOMES: dict[str, Outcome] = {code: outcome for outcome, code in OUTCOME_CODES.items()}
+# Non-final markers: an attempt was started (the call may have reached the API).
+IN_FLIGHT = "~"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    ABORTED = "aborted"
+
+
+class StopReason(StrEnum):
+    """Why a job paused or aborted (the status object's ``reason``)."""
+
+    OPERATOR = "operator"  # pause or abort asked for by a person
+    UNAUTHORIZED = "unauthorized"  # bad or missing credential: fix it, then resume
+    MISCONFIGURED = "misconfigured"  # answers are not the vendor's: base URL or network
+    PLAN_NOT_ALLOWED = "plan_not_allowed"  # Applivery 5050: the billing plan lacks the feature
+    SUBMIT_INTERRUPTED = "submit_interrupted"  # the input never finished loading
+
+
+@dataclass(slots=True)
+class TargetResult:
+    """What is stored for one target; ``encode`` is the compact form kept in Redis."""
+
+    outcome: Outcome | None  # None while in flight
+    attempts: int = 0
+    updated_at: int = 0  # unix seconds
+    http_status: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final(self) -> bool:
+        return self.outcome is not None
+
+    def encode(self) -> str:
+        code = OUTCOME_CODES[self.outcome] if self.outcome else IN_FLIGHT
+        items: list[Any] = [
+            code,
+            self.attempts,
+            self.updated_at,
+            self.http_status,
+            self.error_code,
+            self.error_message,
+            self.extra or None,
+        ]
+        while items[-1] is None:
+            items.pop()
+        return json.dumps(items, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def decode(cls, raw: str | bytes) -> TargetResult:
+        items = json.loads(raw)
+        items += [None] * (7 - len(items))
+        code, attempts, updated_at, http_status, error_code, message, extra = items
+        return cls(
+            outcome=None if code == IN_FLIGHT else CODE_OUTCOMES[code],
+            attempts=attempts or 0,
+            updated_at=updated_at or 0,
+            http_status=http_status,
+            error_code=error_code,
+            error_message=message,
+            extra=extra or {},
+        )
+
+
+class JobInfo(BaseModel):
+    """The status object of ``status --json``, ``submit --json`` and ``jobs --json``."""
+
+    job_id: str
+    kind: str = "cancel"
+    provider: str
+    org: str
+    name: str | None = None
+    status: JobStatus
+    reason: str | None = None
+    reason_detail: str | None = None
+    total: int
+    loaded: bool
+    counts: dict[str, int]
+    rate: float
+    dry_run: bool
+    created_at: float
+    updated_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def done(self) -> int:
+        return self.total - self.counts.get(REMAINING, 0)
+
+
+def empty_counts() -> dict[str, int]:
+    """Every outcome key present, plus ``remaining``: scripts never meet a missing key."""
+    counts = {outcome.value: 0 for outcome in Outcome}
+    counts[REMAINING] = 0
+    return counts

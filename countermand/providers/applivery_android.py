@@ -1,0 +1,53 @@
+"""Applivery MDM, Android: cancel one command of a device.
+
+``POST /v1/organizations/{org}/mdm/android/enterprise/devices/{emmDeviceId}/commands/``
+``{emmCommandId}/cancel``.
+Android commands wrap Google's Android Management operations, whose cancel is best effort: a 200
+means the cancel was accepted, not that it took, so the outcome is ``cancel_requested``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from countermand.ids import APPLIVERY_COMMAND, APPLIVERY_DEVICE, segment
+from countermand.models import Outcome
+from countermand.providers.applivery import AppliveryBase, AppliveryClient, cancel_call
+from countermand.providers.base import (
+    CallResult,
+    Column,
+    Provider,
+    ProviderContext,
+    Target,
+)
+
+
+class AndroidSpec(AppliveryBase):
+    name = "applivery-android"
+    columns: Sequence[Column] = (
+        Column("device_id", APPLIVERY_DEVICE),
+        Column("command_id", APPLIVERY_COMMAND),
+    )
+
+    def key(self, target: Target) -> str:
+        return f"{target['device_id']}/{target['command_id'].lower()}"
+
+    def make(self, context: ProviderContext) -> Provider:
+        return AndroidProvider(AppliveryClient(context))
+
+
+class AndroidProvider:
+    def __init__(self, client: AppliveryClient) -> None:
+        self._client = client
+
+    def command_url(self, target: Target) -> str:
+        return self._client.url(
+            "android/enterprise/devices",
+            segment(target["device_id"]),
+            "commands",
+            segment(target["command_id"]),
+        )
+
+    async def cancel(self, target: Target) -> CallResult:
+        url = self.command_url(target) + "/cancel"
+        return await cancel_call(self._client, url, Outcome.CANCEL_REQUESTED)

@@ -1,0 +1,75 @@
+"""The retry policy is data: tenacity combinators built from settings, with an injected sleep.
+
+Transient errors (5xx, 408/425/429, timeouts, dropped connections, EnOS 1001/1005) are retried
+with exponential backoff and full jitter, a ``Retry-After`` from the vendor is honoured (capped
+by ``retry_after_cap``), and both the number of attempts and the total delay are bounded. When
+they run out the target's outcome is ``failed`` with the last error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_exponential_jitter,
+)
+from tenacity.wait import wait_base
+
+from countermand.errors import TransientError
+from countermand.settings import Settings
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class wait_retry_after(wait_base):
+    """Wait what the server asked for (``Retry-After``), else fall back to another wait."""
+
+    def __init__(self, fallback: wait_base, cap: float) -> None:
+        self.fallback = fallback
+        self.cap = cap
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, TransientError) and error.retry_after is not None:
+            return min(error.retry_after, self.cap)
+        return float(self.fallback(retry_state))
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int
+    total_delay: float
+    initial_wait: float
+    max_wait: float
+    retry_after_cap: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(
+            attempts=settings.retry_attempts,
+            total_delay=settings.retry_total_delay,
+            initial_wait=settings.retry_initial_wait,
+            max_wait=settings.retry_max_wait,
+            retry_after_cap=settings.retry_after_cap,
+        )
+
+    def retrying(self, sleep: Sleep) -> AsyncRetrying:
+        return AsyncRetrying(
+            stop=stop_after_attempt(self.attempts) | stop_before_delay(self.total_delay),
+            wait=wait_retry_after(
+                wait_exponential_jitter(
+                    initial=self.initial_wait, max=self.max_wait, jitter=self.initial_wait
+                ),
+                self.retry_after_cap,
+            ),
+            retry=retry_if_exception_type(TransientError),
+            sleep=sleep,
+            reraise=True,
+        )

@@ -1,0 +1,50 @@
+"""What one worker process owns for its whole life: made once, used by every chunk it runs.
+
+One Redis client, one ``aiohttp.ClientSession`` (connection pooling across chunks), one rate
+limiter with its pacers, one credential store, and per-process caches (EnOS tokens). It must be
+opened and closed on the same event loop: ``worker/bridge.py`` does that in each Celery pool
+process; the tests and benchmarks do it under ``asyncio.run``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from countermand.credentials import CredentialStore
+from countermand.limiter import RateLimiter
+from countermand.settings import Settings
+from countermand.store import Store, redis_client
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    session: aiohttp.ClientSession
+    credentials: CredentialStore
+    limiter: RateLimiter
+    timeout: aiohttp.ClientTimeout
+    shared: dict[Any, Any] = field(default_factory=dict)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Runtime:
+        store = Store(redis_client(settings.redis_url))
+        connector = aiohttp.TCPConnector(limit=settings.concurrency * 2, ttl_dns_cache=300)
+        session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
+        return cls(
+            settings=settings,
+            store=store,
+            session=session,
+            credentials=CredentialStore(settings),
+            limiter=RateLimiter(store.scripts, settings.rate_headroom),
+            timeout=aiohttp.ClientTimeout(
+                total=settings.http_timeout, sock_connect=settings.connect_timeout
+            ),
+        )
+
+    async def close(self) -> None:
+        await self.session.close()
+        await self.store.redis.aclose()

@@ -1,0 +1,290 @@
+"""Jobs in Redis: create and load, status objects, transitions, report rows, purge.
+
+The per-chunk work of the engine (leases, in-flight marks, results) lives in ``ledger``.
+Memory per target stays small: the input rows of a chunk are one compact JSON string, and each
+result is a short JSON list in a small hash of ``keys.BUCKET`` targets.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from countermand import keys
+from countermand.errors import StoreUnavailable, UsageError
+from countermand.models import (
+    CODE_OUTCOMES,
+    REMAINING,
+    JobInfo,
+    JobStatus,
+    TargetResult,
+    empty_counts,
+)
+from countermand.scripts import Scripts
+
+Row = list[str | None]
+RUNNABLE = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+@dataclass(slots=True)
+class JobMeta:
+    job_id: str
+    provider: str
+    org: str
+    rate: float
+    dry_run: bool
+    chunk_size: int
+    chunks: int
+    total: int
+    status: JobStatus
+    expire_at_ms: int
+    columns: list[str]
+
+
+def redis_client(url: str) -> Redis:
+    return Redis.from_url(url, decode_responses=True, health_check_interval=30)
+
+
+class Store:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self.scripts = Scripts(redis)
+
+    async def ping(self, where: str) -> None:
+        try:
+            await self.redis.ping()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(f"cannot reach Redis at {where}: {exc}") from exc
+
+    # --- creating and loading a job ---------------------------------------------------------
+
+    async def create_job(
+        self,
+        job_id: str,
+        *,
+        provider: str,
+        org: str,
+        rate: float,
+        dry_run: bool,
+        name: str | None,
+        chunk_size: int,
+        columns: Sequence[str],
+        retention_s: int,
+        kind: str = "cancel",
+    ) -> None:
+        now = time.time()
+        expire_at_ms = int((now + retention_s) * 1000)
+        meta: dict[str, str | int | float] = {
+            "v": 1,
+            "kind": kind,
+            "provider": provider,
+            "org": org,
+            "rate": rate,
+            "dry_run": int(dry_run),
+            "name": name or "",
+            "status": JobStatus.QUEUED.value,
+            "created_at": f"{now:.3f}",
+            "updated_at": f"{now:.3f}",
+            "expire_at": expire_at_ms,
+            "chunk_size": chunk_size,
+            "columns": json.dumps(list(columns)),
+            "total": 0,
+            "done": 0,
+            "loaded": 0,
+            "chunks": 0,
+        }
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.job(job_id), mapping=cast(dict[Any, Any], meta))
+            pipe.pexpireat(keys.job(job_id), expire_at_ms)
+            pipe.zadd(keys.JOBS, {job_id: now})
+            pipe.sadd(keys.ACTIVE, job_id)
+            await pipe.execute()
+
+    async def first_seen(self, job_id: str, hashes: Sequence[int]) -> list[bool]:
+        """For each 64-bit row hash, whether no earlier row of this job had it."""
+        if not hashes:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for h in hashes:
+                pipe.sadd(keys.dedup(job_id, h % keys.DEDUP_BUCKETS), h)
+            return [bool(added) for added in await pipe.execute()]
+
+    async def drop_dedup(self, job_id: str) -> None:
+        names = [keys.dedup(job_id, n) for n in range(keys.DEDUP_BUCKETS)]
+        for start in range(0, len(names), 1024):
+            await self.redis.unlink(*names[start : start + 1024])
+
+    async def write_chunk(
+        self,
+        job_id: str,
+        chunk: int,
+        rows: Sequence[Row],
+        invalid: Sequence[tuple[int, TargetResult]],
+        expire_at_ms: int,
+    ) -> None:
+        """One round trip: the chunk's rows, its invalid results and the counters together."""
+        meta = keys.job(job_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            name = keys.chunk_input(job_id, chunk)
+            pipe.set(name, json.dumps(rows, separators=(",", ":"), ensure_ascii=False))
+            pipe.pexpireat(name, expire_at_ms)
+            buckets = set()
+            for index, result in invalid:
+                bucket = keys.results(job_id, keys.bucket_of(index))
+                pipe.hset(bucket, str(index), result.encode())
+                buckets.add(bucket)
+            for bucket in buckets:
+                pipe.pexpireat(bucket, expire_at_ms)
+            if invalid:
+                pipe.hincrby(meta, "n:i", len(invalid))
+                pipe.hincrby(meta, "done", len(invalid))
+            pipe.hincrby(meta, "total", len(rows))
+            if len(invalid) < len(rows):
+                pipe.sadd(keys.open_chunks(job_id), chunk)
+                pipe.pexpireat(keys.open_chunks(job_id), expire_at_ms)
+            await pipe.execute()
+
+    async def finalize(self, job_id: str, chunks: int) -> bool:
+        """Mark the input complete; True if that alone completed the job (nothing to send)."""
+        completed = await self.scripts.finalize(
+            keys=[keys.job(job_id), keys.ACTIVE], args=[job_id, chunks]
+        )
+        return bool(completed)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    async def _raw(self, job_id: str) -> dict[str, str]:
+        raw = cast(dict[str, str], await self.redis.hgetall(keys.job(job_id)))
+        if not raw:
+            raise UsageError(f"unknown job {job_id!r} (never submitted, purged or expired)")
+        return raw
+
+    async def meta(self, job_id: str) -> JobMeta:
+        raw = await self._raw(job_id)
+        return JobMeta(
+            job_id=job_id,
+            provider=raw["provider"],
+            org=raw["org"],
+            rate=float(raw["rate"]),
+            dry_run=raw.get("dry_run") == "1",
+            chunk_size=int(raw["chunk_size"]),
+            chunks=int(raw.get("chunks") or 0),
+            total=int(raw.get("total") or 0),
+            status=JobStatus(raw["status"]),
+            expire_at_ms=int(raw["expire_at"]),
+            columns=json.loads(raw["columns"]),
+        )
+
+    async def info(self, job_id: str) -> JobInfo:
+        return job_info(job_id, await self._raw(job_id))
+
+    async def list_jobs(self, limit: int = 1000) -> list[JobInfo]:
+        ids = cast(list[str], await self.redis.zrevrange(keys.JOBS, 0, limit - 1))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hgetall(keys.job(job_id))
+            metas = cast(list[dict[str, str]], await pipe.execute())
+        gone = [job_id for job_id, raw in zip(ids, metas, strict=True) if not raw]
+        if gone:
+            await self.redis.zrem(keys.JOBS, *gone)
+        return [job_info(j, raw) for j, raw in zip(ids, metas, strict=True) if raw]
+
+    async def chunk_rows(self, job_id: str, chunk: int) -> list[Row]:
+        raw = await self.redis.get(keys.chunk_input(job_id, chunk))
+        if raw is None:
+            raise UsageError(f"job {job_id}: input of chunk {chunk} is missing (expired?)")
+        rows: list[Row] = json.loads(raw)
+        return rows
+
+    async def report_rows(self, job_id: str) -> AsyncIterator[tuple[Row, TargetResult | None]]:
+        """Every target in input order with its stored result (None: never attempted)."""
+        meta = await self.meta(job_id)
+        for chunk in range(meta.chunks):
+            first = chunk * meta.chunk_size
+            rows = await self.chunk_rows(job_id, chunk)
+            buckets = range(keys.bucket_of(first), keys.bucket_of(first + len(rows) - 1) + 1)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for bucket in buckets:
+                    pipe.hgetall(keys.results(job_id, bucket))
+                stored: dict[str, str] = {}
+                for part in await pipe.execute():
+                    stored.update(part)
+            for offset, row in enumerate(rows):
+                raw = stored.get(str(first + offset))
+                yield row, TargetResult.decode(raw) if raw else None
+
+    # --- changing status ---------------------------------------------------------------------
+
+    async def transition(
+        self,
+        job_id: str,
+        to: JobStatus,
+        allowed: Iterable[JobStatus],
+        *,
+        reason: str | None = None,
+        detail: str | None = None,
+    ) -> list[int]:
+        """Move the job to ``to`` if its status is one of ``allowed``.
+
+        Returns the open chunks when the job becomes runnable (they must be dispatched)."""
+        answer = await self.scripts.transition(
+            keys=[keys.job(job_id), keys.ACTIVE, keys.open_chunks(job_id)],
+            args=[job_id, to.value, reason or "", detail or "", *[s.value for s in allowed]],
+        )
+        if answer[0] == "gone":
+            raise UsageError(f"unknown job {job_id!r} (never submitted, purged or expired)")
+        if answer[0] == "refused":
+            raise UsageError(f"job {job_id} is {answer[1]}: cannot make it {to.value}")
+        return sorted(int(c) for c in answer[2:])
+
+    async def purge(self, job_id: str) -> None:
+        meta = await self.meta(job_id)
+        if meta.status in RUNNABLE:
+            raise UsageError(f"job {job_id} is {meta.status.value}: abort or pause it before purge")
+        names = keys.all_job_keys(job_id, meta.chunks, meta.total)
+        for start in range(0, len(names), 1024):
+            await self.redis.unlink(*names[start : start + 1024])
+        await self.redis.zrem(keys.JOBS, job_id)
+        await self.redis.srem(keys.ACTIVE, job_id)
+
+
+def job_info(job_id: str, raw: dict[str, str]) -> JobInfo:
+    counts = empty_counts()
+    for field, value in raw.items():
+        if field.startswith("n:") and field[2:] in CODE_OUTCOMES:
+            counts[CODE_OUTCOMES[field[2:]].value] = int(value)
+    total = int(raw.get("total") or 0)
+    counts[REMAINING] = total - int(raw.get("done") or 0)
+
+    def number(name: str) -> float | None:
+        return float(raw[name]) if raw.get(name) else None
+
+    return JobInfo(
+        job_id=job_id,
+        kind=raw.get("kind", "cancel"),
+        provider=raw["provider"],
+        org=raw["org"],
+        name=raw.get("name") or None,
+        status=JobStatus(raw["status"]),
+        reason=raw.get("reason") or None,
+        reason_detail=raw.get("reason_detail") or None,
+        total=total,
+        loaded=raw.get("loaded") == "1",
+        counts=counts,
+        rate=float(raw["rate"]),
+        dry_run=raw.get("dry_run") == "1",
+        created_at=float(raw["created_at"]),
+        updated_at=number("updated_at"),
+        finished_at=number("finished_at"),
+    )
+
+
+def outcome_of(result: TargetResult | None) -> str:
+    return result.outcome.value if result and result.outcome else REMAINING

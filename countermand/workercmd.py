@@ -1,0 +1,32 @@
+"""Arguments of ``countermand worker``: the prefork pool is the only one the bridge can serve."""
+
+from __future__ import annotations
+
+from countermand.errors import UsageError
+from countermand.keys import Queue
+
+ALLOWED_POOL = "prefork"
+
+
+def worker_argv(extra: list[str]) -> list[str]:
+    """``celery worker`` argv with our defaults; refuses any pool but prefork."""
+    for i, arg in enumerate(extra):
+        pool = None
+        if arg in ("-P", "--pool") and i + 1 < len(extra):
+            pool = extra[i + 1]
+        elif arg.startswith("--pool="):
+            pool = arg.split("=", 1)[1]
+        elif arg.startswith("-P") and len(arg) > 2:
+            pool = arg[2:]
+        if pool is not None and pool != ALLOWED_POOL:
+            raise UsageError(
+                f"pool {pool!r} is not supported: countermand runs one event loop and one HTTP "
+                "session per prefork process (use the default prefork pool and set "
+                "--concurrency for parallelism)"
+            )
+    argv = ["worker", "--pool", ALLOWED_POOL]
+    if not any(a.startswith(("-l", "--loglevel")) for a in extra):
+        argv += ["--loglevel", "INFO"]
+    if not any(a.startswith(("-Q", "--queues")) for a in extra):
+        argv += ["--queues", Queue.CHUNKS.value]
+    return argv + extra

@@ -1,0 +1,1 @@
+"""Thin Celery tasks over the core (``countermand``)."""

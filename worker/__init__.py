@@ -1,0 +1,1 @@
+"""Celery wiring: the app, the per-process async bridge, process signals."""

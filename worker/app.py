@@ -1,0 +1,40 @@
+"""The Celery app: configuration from ``countermand.settings``, nothing hard-coded.
+
+Reliability settings (README, "Chunk ownership"): late acks and ``reject_on_worker_lost`` so a
+chunk whose process dies is delivered again; prefetch 1 so a worker holds only what it runs;
+results are not stored (outcomes live in the job's own keys). The broker's visibility timeout
+stays long (an hour): recovery from a dead host does not rely on it but on chunk leases.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from countermand.keys import Queue
+from countermand.settings import get_settings
+from schedules import beat_schedule
+
+
+def make_app() -> Celery:
+    settings = get_settings()
+    app = Celery("countermand", broker=settings.redis_url, include=["tasks.chunks"])
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_default_queue=Queue.CHUNKS.value,
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        broker_connection_retry_on_startup=True,
+        worker_send_task_events=False,
+        worker_pool="prefork",
+        beat_schedule=beat_schedule(settings),
+    )
+    return app
+
+
+app = make_app()
+
+import worker.signals  # noqa: E402,F401 - connects the process wiring to this app
