@@ -65,7 +65,7 @@ class CredentialStore:
             names = {
                 "applivery": "COUNTERMAND_APPLIVERY_TOKEN",
                 "enos": "COUNTERMAND_ENOS_ACCESS_KEY and COUNTERMAND_ENOS_SECRET_KEY",
-            }[vendor]
+            }.get(vendor, f"a {vendor} credential")
             raise UsageError(f"no {vendor} credential for org {org!r}: set {names}{where}")
         return credential
 

@@ -124,6 +124,9 @@ ENOS = "enos"
 VENDOR_CODES: dict[tuple[str, int], Disposition] = {
     (APPLIVERY, 5106): Disposition.NOT_PENDING,  # not pending or retrying any more
     (APPLIVERY, 3001): Disposition.NOT_FOUND,  # entity not found
+    # Not in the reference pages: the bundled simulator's answer to a path id that fails its
+    # pattern. Countermand validates ids before sending, so this only means a stricter server.
+    (APPLIVERY, 3002): Disposition.REJECTED,
     (APPLIVERY, 5050): Disposition.PLAN_NOT_ALLOWED,  # billing plan lacks the feature
     (APPLIVERY, 4002): Disposition.UNAUTHORIZED,  # no auth token
     (APPLIVERY, 4004): Disposition.UNAUTHORIZED,  # invalid token

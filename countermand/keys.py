@@ -32,6 +32,7 @@ class Queue(StrEnum):
 
     CHUNKS = "countermand.chunks"
 
+
 JOBS = f"{PREFIX}:jobs"
 ACTIVE = f"{PREFIX}:jobs:active"
 RECLAIM_LOCK = f"{PREFIX}:reclaim"

@@ -1,8 +1,8 @@
 """The retry policy is data: tenacity combinators built from settings, with an injected sleep.
 
 Transient errors (5xx, 408/425/429, timeouts, dropped connections, EnOS 1001/1005) are retried
-with exponential backoff and full jitter, a ``Retry-After`` from the vendor is honoured (capped
-by ``retry_after_cap``), and both the number of attempts and the total delay are bounded. When
+with exponential backoff and jitter, a ``Retry-After`` from the vendor is honoured (capped
+by ``retry_after_cap``), and both the number of attempts and the total waiting are bounded. When
 they run out the target's outcome is ``failed`` with the last error.
 """
 
@@ -16,9 +16,9 @@ from tenacity import (
     RetryCallState,
     retry_if_exception_type,
     stop_after_attempt,
-    stop_before_delay,
     wait_exponential_jitter,
 )
+from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from countermand.errors import TransientError
@@ -42,6 +42,20 @@ class wait_retry_after(wait_base):
         return float(self.fallback(retry_state))
 
 
+class stop_before_total_wait(stop_base):
+    """Stop when the next wait would bring the waits of this call past ``limit`` seconds.
+
+    Counts the waits themselves (tenacity's ``idle_for``), not the wall clock, so it is exact
+    under an injected sleep; each request's own time is bounded by the HTTP timeout."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        upcoming = retry_state.upcoming_sleep or 0.0
+        return retry_state.idle_for + upcoming > self.limit
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     attempts: int
@@ -62,10 +76,10 @@ class RetryPolicy:
 
     def retrying(self, sleep: Sleep) -> AsyncRetrying:
         return AsyncRetrying(
-            stop=stop_after_attempt(self.attempts) | stop_before_delay(self.total_delay),
+            stop=stop_after_attempt(self.attempts) | stop_before_total_wait(self.total_delay),
             wait=wait_retry_after(
                 wait_exponential_jitter(
-                    initial=self.initial_wait, max=self.max_wait, jitter=self.initial_wait
+                    multiplier=self.initial_wait, max=self.max_wait, jitter=self.initial_wait
                 ),
                 self.retry_after_cap,
             ),

@@ -1,0 +1,73 @@
+"""The retry policy's waits, with an injected sleep: no real sleeping."""
+
+from __future__ import annotations
+
+import pytest
+
+from countermand.errors import TransientError
+from countermand.retry import RetryPolicy
+from tests.conftest import run
+
+POLICY = RetryPolicy(attempts=4, total_delay=100, initial_wait=1, max_wait=5, retry_after_cap=30)
+
+
+async def drive(
+    policy: RetryPolicy, errors: list[TransientError | None]
+) -> tuple[int, list[float]]:
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    calls = 0
+    async for attempt in policy.retrying(sleep):
+        with attempt:
+            error = errors[calls]
+            calls += 1
+            if error is not None:
+                raise error
+    return calls, slept
+
+
+def test_retry_after_is_honoured_and_capped() -> None:
+    calls, slept = run(
+        drive(
+            POLICY,
+            [TransientError("429", retry_after=7), TransientError("429", retry_after=99), None],
+        )
+    )
+    assert calls == 3
+    assert slept == [7, 30]
+
+
+def test_exponential_backoff_with_jitter_stays_within_bounds() -> None:
+    errors: list[TransientError | None] = [TransientError("503")] * 3 + [None]
+    calls, slept = run(drive(POLICY, errors))
+    assert calls == 4
+    # multiplier 1, base 2, jitter up to 1: 1..2, 2..3, 4..5 (each capped at max 5)
+    for wait, low in zip(slept, (1, 2, 4), strict=True):
+        assert low <= wait <= min(low + 1, 5)
+
+
+def test_attempts_are_bounded_then_the_error_surfaces() -> None:
+    with pytest.raises(TransientError, match="still down"):
+        run(drive(POLICY, [TransientError("still down")] * 10))
+
+
+def test_total_waiting_is_bounded() -> None:
+    policy = RetryPolicy(
+        attempts=50, total_delay=10, initial_wait=1, max_wait=5, retry_after_cap=30
+    )
+    slept: list[float] = []
+
+    async def main() -> None:
+        async def sleep(seconds: float) -> None:
+            slept.append(seconds)
+
+        async for attempt in policy.retrying(sleep):
+            with attempt:
+                raise TransientError("429", retry_after=4)
+
+    with pytest.raises(TransientError):
+        run(main())
+    assert slept == [4, 4]  # a third wait would make 12 > 10
