@@ -1,35 +1,18 @@
-"""The chunk task: a shim from a versioned message to ``countermand.engine.run_chunk``.
-
-Names and payloads are versioned (``countermand.chunk.v1`` with ``{"v": 1, ...}``): a rolling
-upgrade that changes the payload adds a ``.v2`` task beside this one, and producers switch to it
-only once every worker knows it, so no worker misreads a queued message.
-"""
+"""The chunk task: a shim from a versioned message to ``countermand.engine.run_chunk``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from countermand.engine import run_chunk as run_chunk_core
 from countermand.keys import Queue
+from tasks.messages import CHUNK_TASK, ChunkMessage, reservation_token
 from worker import bridge
 from worker.app import app
-
-CHUNK_TASK = "countermand.chunk.v1"
-
-
-class ChunkMessage(BaseModel):
-    v: Literal[1] = 1
-    job_id: str = Field(min_length=1, max_length=64)
-    chunk: int = Field(ge=0)
-
-
-def reservation_token(task_id: str) -> str:
-    return f"rsv:{task_id}"
 
 
 @app.task(

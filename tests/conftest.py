@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Coroutine, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 from countermand.localredis import private_redis
 from countermand.settings import Settings
+from tests.harness import SimulatorProcess, WorkerProcess
 
 T = TypeVar("T")
 
@@ -60,3 +62,51 @@ def settings(redis_url: str) -> Settings:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
+
+
+def e2e_env(redis_url: str, sim_url: str, credentials_file: Path, db: int = 0) -> dict[str, str]:
+    """Environment of the CLI and worker processes of an end-to-end test."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COUNTERMAND_")}
+    env.update({f"COUNTERMAND_{k}": v for k, v in FAST.items()})
+    env.update(
+        COUNTERMAND_REDIS_URL=redis_url.rsplit("/", 1)[0] + f"/{db}",
+        COUNTERMAND_APPLIVERY_URL=sim_url,
+        COUNTERMAND_APPLIVERY_TOKEN="sim-applivery-token",
+        COUNTERMAND_ENOS_URL=sim_url,
+        COUNTERMAND_ENOS_ACCESS_KEY="sim-access-key",
+        COUNTERMAND_ENOS_SECRET_KEY="sim-secret-key",
+        COUNTERMAND_CREDENTIALS_FILE=str(credentials_file),
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def e2e_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("e2e")
+
+
+@pytest.fixture(scope="session")
+def sim(e2e_dir: Path) -> Iterator[SimulatorProcess]:
+    process = SimulatorProcess(e2e_dir)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def credentials_file(e2e_dir: Path) -> Path:
+    path = e2e_dir / "credentials.toml"
+    path.write_text("# per-org credentials; tests add tables here\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def env(redis_url: str, sim: SimulatorProcess, credentials_file: Path) -> dict[str, str]:
+    return e2e_env(redis_url, sim.url, credentials_file)
+
+
+@pytest.fixture(scope="session")
+def worker(e2e_dir: Path, env: dict[str, str]) -> Iterator[WorkerProcess]:
+    """One worker (two pool processes) serving database 0 for the whole session."""
+    process = WorkerProcess(e2e_dir, env)
+    yield process
+    process.stop()

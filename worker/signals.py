@@ -13,7 +13,7 @@ from celery.signals import task_received, worker_init, worker_process_init, work
 from countermand import keys
 from countermand.scripts import Scripts
 from countermand.settings import get_settings
-from tasks.chunks import CHUNK_TASK, ChunkMessage, dispatch, reservation_token
+from tasks.messages import CHUNK_TASK, ChunkMessage, reservation_token
 from worker import bridge
 
 log = logging.getLogger("countermand.worker")
@@ -37,6 +37,8 @@ def _refuse_other_pools(sender: Any = None, **_: Any) -> None:
 
 @worker_process_init.connect
 def _start_process(**_: Any) -> None:
+    from tasks.chunks import dispatch  # the task module imports this app: import it late
+
     bridge.start(dispatch)
 
 

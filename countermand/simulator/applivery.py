@@ -29,6 +29,7 @@ from countermand.ids import (
     APPLIVERY_TARGET_TYPE,
     IdPattern,
 )
+from countermand.simulator.codes import declared
 from countermand.simulator.config import ConfigHolder
 from countermand.simulator.faults import Gate, Identify, Reply, reply
 from countermand.simulator.state import (
@@ -59,6 +60,7 @@ _ANDROID_IDS = (
 
 
 def error(status: int, code: int, message: str) -> Reply:
+    declared("applivery", code)
     return reply(status, {"status": False, "error": {"code": code, "message": message}}, code)
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from countermand.ids import ENOS_ID
+from countermand.simulator.codes import declared
 from countermand.simulator.config import ConfigHolder
 from countermand.simulator.faults import Gate, Reply, reply
 from countermand.simulator.state import ENOS_CACHED, ENOS_CANCELED, CommandStore, EnosCommand
@@ -98,10 +99,13 @@ class Tokens:
 
 
 def gateway_error(code: int, msg: str) -> Reply:
+    declared("enos", code)
     return reply(_HTTP_STATUS.get(code, 200), {"code": code, "msg": msg}, code)
 
 
 def answer(data: object, code: int = 0, msg: str = "Success") -> Reply:
+    if code:
+        declared("enos", code)
     body = {"code": code, "msg": msg, "submsg": None, "requestId": uuid.uuid4().hex, "data": data}
     return reply(200, body, code)
 
@@ -247,6 +251,7 @@ class Enos:
 
 
 def _token_error(status: int, msg: str, app_key: str = "") -> Reply:
+    declared("enos", status)
     return _token_reply({"status": status, "msg": msg}, status, app_key)
 
 

@@ -1,0 +1,125 @@
+"""Real parts for end-to-end tests: the simulator and Celery workers as separate processes,
+and the CLI run as a user runs it. Waits are on conditions with deadlines, never blind sleeps."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psutil
+
+from countermand.localredis import free_port
+from countermand.simulator import SimulatorClient
+
+T = TypeVar("T")
+PYTHON = [sys.executable, "-m", "countermand"]
+
+
+def wait_for(check: Callable[[], T | None], deadline: float, what: str, every: float = 0.1) -> T:
+    end = time.monotonic() + deadline
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {deadline}s waiting for {what}")
+        time.sleep(every)
+
+
+class SimulatorProcess:
+    def __init__(self, folder: Path, *options: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = (folder / f"simulator-{self.port}.log").open("wb")
+        self.proc = subprocess.Popen(
+            [*PYTHON, "simulator", "--port", str(self.port), *options],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.client = SimulatorClient(self.url)
+        self.client.wait_ready(30)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+
+class WorkerProcess:
+    """``countermand worker`` with its own log; ready once Celery says so."""
+
+    count = 0
+
+    def __init__(self, folder: Path, env: dict[str, str], concurrency: int = 2) -> None:
+        WorkerProcess.count += 1
+        self.name = f"w{WorkerProcess.count}-{os.getpid()}@localhost"
+        self.log_path = folder / f"worker-{WorkerProcess.count}.log"
+        self.log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [*PYTHON, "worker", "--concurrency", str(concurrency), "-n", self.name],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        wait_for(self._ready, 60, f"worker {self.name} to be ready")
+        wait_for(lambda: len(self.pool_pids()) >= concurrency, 30, "pool processes")
+
+    def _ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"worker exited: {self.log_path.read_text()[-3000:]}")
+        return " ready." in self.log_path.read_text(errors="replace")
+
+    def pool_pids(self) -> list[int]:
+        try:
+            return [c.pid for c in psutil.Process(self.proc.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def kill_one_pool_process(self) -> int:
+        pid = self.pool_pids()[0]
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def kill_all(self) -> None:
+        pids = [*self.pool_pids(), self.proc.pid]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill_all()
+                return
+        self.log.close()
+
+
+def cli(env: dict[str, str], *args: str, stdin: str | None = None, timeout: float = 120) -> Any:
+    """Run ``countermand ARGS`` as a user would; returns the CompletedProcess."""
+    return subprocess.run(
+        [*PYTHON, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
+def cli_json(env: dict[str, str], *args: str, stdin: str | None = None) -> Any:
+    done = cli(env, *args, stdin=stdin)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
