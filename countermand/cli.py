@@ -232,7 +232,7 @@ def demo() -> None:
     """Run the whole path on an embedded default: private Redis, simulator, worker, jobs."""
     from countermand.demo import run_demo
 
-    raise typer.Exit(run_demo(err))
+    raise typer.Exit(run_demo(Console()))
 
 
 def main() -> None:

@@ -1,0 +1,95 @@
+"""Workers that die mid-job: a pool process, then every process of a worker.
+
+Each test has its own Redis database (its own broker queue and books) and its own workers, so
+the session worker cannot pick up the chunks that must be recovered."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.checks import (
+    assert_books_exact,
+    assert_matches_truth,
+    job_done,
+    report,
+    wait_settled,
+    write_input,
+)
+from tests.conftest import e2e_env
+from tests.harness import SimulatorProcess, WorkerProcess, cli, wait_for
+from tests.scenarios import Scenario, apple
+
+pytestmark = pytest.mark.e2e
+CONCURRENCY = 2  # pool processes per worker
+IN_FLIGHT = 32  # requests a pool process may have in flight (settings.concurrency)
+
+
+@pytest.fixture
+def workers() -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for process in started:
+        process.stop()
+
+
+def start_job(env: dict[str, str], folder: Path, sc: Scenario, rate: int) -> str:
+    done = cli(env, "submit", sc.provider, str(write_input(folder, sc)), "--org", sc.org,
+               "--rate", str(rate))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def check_recovered(env: dict[str, str], sim: SimulatorProcess, sc: Scenario, job_id: str) -> None:
+    info = wait_settled(env, job_id, deadline=120)
+    assert info["status"] == "completed", info
+    records = report(env, job_id)
+    assert_books_exact(info, records)
+    # Targets in flight when a process died may have been accepted by the API and then heard
+    # "not pending" on redelivery (resolved by reading the command in the polling issue).
+    assert_matches_truth(sim.client, sc, records, races_allowed=CONCURRENCY * IN_FLIGHT)
+
+
+def test_pool_process_killed_mid_job(
+    redis_url: str,
+    sim: SimulatorProcess,
+    credentials_file: Path,
+    e2e_dir: Path,
+    tmp_path: Path,
+    workers: list[WorkerProcess],
+) -> None:
+    env = e2e_env(redis_url, sim.url, credentials_file, db=3)
+    workers.append(WorkerProcess(e2e_dir, env, CONCURRENCY))
+    sc = apple(f"org-{secrets.token_hex(4)}", pending=260, done=30, missing=10)
+    sim.client.add_commands(sc.provider, sc.records)
+    job_id = start_job(env, tmp_path, sc, rate=60)
+    wait_for(lambda: job_done(env, job_id) >= 60, 60, "the job to be under way")
+    workers[0].kill_one_pool_process()
+    check_recovered(env, sim, sc, job_id)
+    assert "lease expired, dispatching again" in workers[0].log_path.read_text()
+
+
+def test_every_process_of_one_worker_killed(
+    redis_url: str,
+    sim: SimulatorProcess,
+    credentials_file: Path,
+    e2e_dir: Path,
+    tmp_path: Path,
+    workers: list[WorkerProcess],
+) -> None:
+    env = e2e_env(redis_url, sim.url, credentials_file, db=4)
+    workers.append(WorkerProcess(e2e_dir, env, CONCURRENCY))
+    workers.append(WorkerProcess(e2e_dir, env, CONCURRENCY))
+    sc = apple(f"org-{secrets.token_hex(4)}", pending=260, done=30, missing=10)
+    sim.client.add_commands(sc.provider, sc.records)
+    job_id = start_job(env, tmp_path, sc, rate=60)
+    wait_for(lambda: job_done(env, job_id) >= 60, 60, "the job to be under way")
+    workers[0].kill_all()
+    killed_at = time.monotonic()
+    check_recovered(env, sim, sc, job_id)
+    assert time.monotonic() - killed_at < 120
+    assert "lease expired, dispatching again" in workers[1].log_path.read_text()
