@@ -15,6 +15,7 @@ import contextlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from countermand.errors import (
     JobStop,
@@ -28,12 +29,20 @@ from countermand.errors import (
 from countermand.ledger import Ledger, Mark
 from countermand.limiter import Pacer
 from countermand.models import Outcome, TargetResult
-from countermand.providers import InvalidRow, Provider, ProviderContext, ProviderSpec, get_spec
+from countermand.providers import (
+    CallResult,
+    InvalidRow,
+    Provider,
+    ProviderContext,
+    ProviderSpec,
+    get_spec,
+)
 from countermand.retry import RetryPolicy
 from countermand.runtime import Runtime
 from countermand.store import RUNNABLE, JobMeta, Row
 
 FLUSH_INTERVAL = 0.5
+SHORT_NAP = 0.05
 
 
 class Stopped(Exception):
@@ -129,12 +138,14 @@ class ChunkRun:
         return self.spec.make(context)
 
     async def one_pass(self, provider: Provider | None, rows: Sequence[Row]) -> bool:
-        """Send every non-final target once through the policy; True if all are final now."""
+        """Send every non-final target once through the policy; True if all are final now.
+
+        ``concurrency`` lanes take targets from a small queue that one producer fills batch by
+        batch (one ``begin`` script per batch), so at most ``concurrency`` calls are in flight
+        and no task is made per target."""
         settings = self.rt.settings
         recorder = Recorder(self.ledger, settings.batch_size)
-        limit = asyncio.Semaphore(settings.concurrency)
-        tasks: set[asyncio.Task[None]] = set()
-        first = self.ledger.chunk * self.meta.chunk_size
+        queue: asyncio.Queue[tuple[int, Row, Mark] | None] = asyncio.Queue(settings.batch_size)
         pacer = self.rt.limiter.pacer(
             self.spec.vendor,
             self.meta.org,
@@ -142,37 +153,42 @@ class ChunkRun:
             self.meta.job_id,
             self.meta.rate,
         )
-        complete = True
-        async with recorder.running():
-            for start in range(0, len(rows), settings.batch_size):
-                end = min(len(rows), start + settings.batch_size)
-                indices = list(range(first + start, first + end))
-                flag, _status, marks = await self.ledger.begin(indices)
-                if flag == 0 or self.stop.is_set():
-                    complete = False
-                    break
-                for index, mark in zip(indices, marks, strict=True):
-                    if mark.final:
-                        continue
-                    await limit.acquire()
-                    if self.stop.is_set():
-                        limit.release()
-                        complete = False
-                        break
-                    coro = self.settle(provider, pacer, index, rows[index - first], mark, recorder)
-                    task = asyncio.create_task(coro)
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
-                    task.add_done_callback(lambda _: limit.release())
-                if not complete:
-                    break
-            try:
-                await asyncio.gather(*tasks)
-            except BaseException:
-                for task in tasks:
-                    task.cancel()
-                raise
+
+        async def lane() -> None:
+            while (item := await queue.get()) is not None:
+                index, row, mark = item
+                await self.settle(provider, pacer, index, row, mark, recorder)
+
+        lanes = min(settings.concurrency, len(rows))
+        try:
+            async with recorder.running(), asyncio.TaskGroup() as group:
+                for _ in range(lanes):
+                    group.create_task(lane())
+                complete = await self.produce(rows, queue)
+                for _ in range(lanes):
+                    await queue.put(None)
+        except BaseExceptionGroup as errors:
+            if errors.subgroup(LeaseLost):
+                raise LeaseLost("lease lost while working") from errors
+            raise
         return complete and recorder.all_final and not self.stop.is_set()
+
+    async def produce(self, rows: Sequence[Row], queue: asyncio.Queue[Any]) -> bool:
+        """Feed the lanes batch by batch; False if the job stopped before every target went."""
+        first = self.ledger.chunk * self.meta.chunk_size
+        size = self.rt.settings.batch_size
+        for start in range(0, len(rows), size):
+            count = min(len(rows) - start, size)
+            flag, _status, marks = await self.ledger.begin(first + start, count)
+            if flag == 0 or self.stop.is_set():
+                return False
+            for offset, mark in enumerate(marks, start=start):
+                if mark.final:
+                    continue
+                if self.stop.is_set():
+                    return False
+                await queue.put((first + offset, rows[offset], mark))
+        return True
 
     async def settle(
         self,
@@ -205,20 +221,23 @@ class ChunkRun:
             return result_of(Outcome.WOULD_CANCEL, mark.attempts)
         attempts = 0
         reached = False  # did any attempt get past connecting?
+
+        async def once() -> CallResult:
+            nonlocal attempts, reached
+            if self.stop.is_set():
+                raise Stopped
+            await pacer.wait_turn(self.nap)
+            attempts += 1
+            try:
+                return await provider.cancel(target)
+            except UnreachableError:
+                raise
+            except TransientError:
+                reached = True
+                raise
+
         try:
-            async for attempt in self.policy.retrying(self.nap):
-                with attempt:
-                    if self.stop.is_set():
-                        raise Stopped
-                    await pacer.wait_turn(self.nap)
-                    attempts += 1
-                    try:
-                        call = await provider.cancel(target)
-                    except UnreachableError:
-                        raise
-                    except TransientError:
-                        reached = True
-                        raise
+            call = await self.policy.run(once, self.nap)
         except UnreachableError as exc:
             if not reached:
                 raise Misconfigured(f"every try failed to connect: {exc.message}") from exc
@@ -236,10 +255,12 @@ class ChunkRun:
         )
 
     async def nap(self, delay: float) -> None:
-        """Sleep, unless the job stops first."""
+        """Sleep, unless the job stops first (short naps just sleep: cheaper, and the stop is
+        seen right after)."""
         if self.stop.is_set():
             raise Stopped
-        if delay <= 0:
+        if delay <= SHORT_NAP:
+            await asyncio.sleep(max(delay, 0))
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stop.wait(), delay)

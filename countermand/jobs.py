@@ -144,7 +144,8 @@ async def _write(
     expire_at_ms: int,
     dispatch: Dispatch,
 ) -> None:
-    fresh = await store.first_seen(job_id, [row_hash(key) for _, _, key in chunk.keys])
+    hashes = [row_hash(key) for _, _, key in chunk.keys]
+    fresh = await store.first_seen(job_id, hashes, expire_at_ms)
     for (offset, line, _key), is_first in zip(chunk.keys, fresh, strict=True):
         if not is_first:
             reason = f"line {line}: duplicate: repeats an earlier row of this job"

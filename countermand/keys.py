@@ -71,8 +71,12 @@ def owners(job_id: str) -> str:
     return f"{job(job_id)}:owners"
 
 
+def dedup_prefix(job_id: str) -> str:
+    return f"{job(job_id)}:dedup:"
+
+
 def dedup(job_id: str, n: int) -> str:
-    return f"{job(job_id)}:dedup:{n}"
+    return f"{dedup_prefix(job_id)}{n}"
 
 
 def tenant_rate(vendor: str, org: str) -> str:

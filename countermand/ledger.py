@@ -73,24 +73,19 @@ class Ledger:
         )
         return answer
 
-    def _bucket_args(self, indices: Sequence[int]) -> tuple[list[str], list[tuple[int, int]]]:
-        """Distinct result-bucket keys, and per target (index, position of its bucket key)."""
-        bucket_keys: dict[str, int] = {}
-        per_target: list[tuple[int, int]] = []
-        for index in indices:
-            name = keys.results(self.job_id, keys.bucket_of(index))
-            per_target.append((index, bucket_keys.setdefault(name, len(bucket_keys) + 1)))
-        return list(bucket_keys), per_target
+    def _buckets(self, low: int, high: int) -> list[str]:
+        """Result-bucket keys holding target indices ``low`` to ``high``, in order."""
+        return [
+            keys.results(self.job_id, b)
+            for b in range(keys.bucket_of(low), keys.bucket_of(high) + 1)
+        ]
 
-    async def begin(self, indices: Sequence[int]) -> tuple[int, str, list[Mark]]:
-        """(flag, job status, marks): flag 1 go, 0 job not runnable; raises LeaseLost."""
-        buckets, per_target = self._bucket_args(indices)
-        # Key positions are 1-based in Lua and KEYS[1..2] are meta and owners.
-        args: list[object] = [self.chunk, self.owner, self._expire_at_ms]
-        for index, position in per_target:
-            args += [index, position + 2]
+    async def begin(self, first: int, count: int) -> tuple[int, str, list[Mark]]:
+        """Targets ``first`` to ``first + count - 1``: (flag, job status, marks); flag 1 go,
+        0 job not runnable; raises LeaseLost."""
         answer = await self._scripts.begin(
-            keys=[self._meta, keys.owners(self.job_id), *buckets], args=args
+            keys=[self._meta, keys.owners(self.job_id), *self._buckets(first, first + count - 1)],
+            args=[self.chunk, self.owner, self._expire_at_ms, first, count, keys.BUCKET],
         )
         flag, status = int(answer[0]), str(answer[1])
         if flag < 0:
@@ -101,12 +96,20 @@ class Ledger:
         """Store and count results atomically; True if this completed the job."""
         if not results:
             return False
-        buckets, per_target = self._bucket_args([index for index, _ in results])
-        args: list[object] = [self.chunk, self.owner, self._expire_at_ms, self.job_id]
-        for (index, position), (_, result) in zip(per_target, results, strict=True):
-            args += [index, position + 3, result.encode()]
+        low = min(index for index, _ in results)
+        high = max(index for index, _ in results)
+        args: list[object] = [
+            self.chunk,
+            self.owner,
+            self._expire_at_ms,
+            self.job_id,
+            keys.BUCKET,
+            keys.bucket_of(low),
+            "\n".join(f"{index}\t{result.encode()}" for index, result in results),
+        ]
         answer = await self._scripts.record(
-            keys=[self._meta, keys.owners(self.job_id), keys.ACTIVE, *buckets], args=args
+            keys=[self._meta, keys.owners(self.job_id), keys.ACTIVE, *self._buckets(low, high)],
+            args=args,
         )
         if int(answer[0]) < 0:
             raise LeaseLost(f"job {self.job_id} chunk {self.chunk}: lease taken over")

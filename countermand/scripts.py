@@ -12,6 +12,7 @@ from typing import Any
 NAMES = (
     "acquire",
     "begin",
+    "dedup",
     "finalize",
     "limiter",
     "reclaim",
@@ -42,6 +43,7 @@ class Scripts:
 
     acquire: Any
     begin: Any
+    dedup: Any
     finalize: Any
     limiter: Any
     reclaim: Any

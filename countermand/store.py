@@ -107,14 +107,15 @@ class Store:
             pipe.sadd(keys.ACTIVE, job_id)
             await pipe.execute()
 
-    async def first_seen(self, job_id: str, hashes: Sequence[int]) -> list[bool]:
-        """For each 64-bit row hash, whether no earlier row of this job had it."""
+    async def first_seen(self, job_id: str, hashes: Sequence[int], expire_at_ms: int) -> list[bool]:
+        """For each 64-bit row hash, whether no earlier row of this job had it (one script)."""
         if not hashes:
             return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for h in hashes:
-                pipe.sadd(keys.dedup(job_id, h % keys.DEDUP_BUCKETS), h)
-            return [bool(added) for added in await pipe.execute()]
+        lines = "\n".join(f"{h % keys.DEDUP_BUCKETS}\t{h}" for h in hashes)
+        flags: str = await self.scripts.dedup(
+            keys=[], args=[keys.dedup_prefix(job_id), expire_at_ms, lines]
+        )
+        return [flag == "1" for flag in flags]
 
     async def drop_dedup(self, job_id: str) -> None:
         names = [keys.dedup(job_id, n) for n in range(keys.DEDUP_BUCKETS)]

@@ -157,7 +157,7 @@ def test_stale_owner_cannot_write_after_takeover(settings: Settings, fake: FakeS
 
             assert (job_id, 0) in await reclaim_expired(rt.store)
             with pytest.raises(Exception, match="lease"):
-                await stale.begin([0])
+                await stale.begin(0, 1)
         finally:
             await rt.close()
 

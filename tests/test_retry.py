@@ -20,12 +20,15 @@ async def drive(
         slept.append(seconds)
 
     calls = 0
-    async for attempt in policy.retrying(sleep):
-        with attempt:
-            error = errors[calls]
-            calls += 1
-            if error is not None:
-                raise error
+
+    async def attempt() -> None:
+        nonlocal calls
+        error = errors[calls]
+        calls += 1
+        if error is not None:
+            raise error
+
+    await policy.run(attempt, sleep)
     return calls, slept
 
 
@@ -49,6 +52,21 @@ def test_exponential_backoff_with_jitter_stays_within_bounds() -> None:
         assert low <= wait <= min(low + 1, 5)
 
 
+def test_other_errors_are_not_retried() -> None:
+    async def main() -> None:
+        async def attempt() -> None:
+            raise ValueError("a bug, not a transient error")
+
+        await POLICY.run(attempt, _no_sleep)
+
+    with pytest.raises(ValueError):
+        run(main())
+
+
+async def _no_sleep(_: float) -> None:
+    raise AssertionError("must not sleep")
+
+
 def test_attempts_are_bounded_then_the_error_surfaces() -> None:
     with pytest.raises(TransientError, match="still down"):
         run(drive(POLICY, [TransientError("still down")] * 10))
@@ -64,9 +82,10 @@ def test_total_waiting_is_bounded() -> None:
         async def sleep(seconds: float) -> None:
             slept.append(seconds)
 
-        async for attempt in policy.retrying(sleep):
-            with attempt:
-                raise TransientError("429", retry_after=4)
+        async def attempt() -> None:
+            raise TransientError("429", retry_after=4)
+
+        await policy.run(attempt, sleep)
 
     with pytest.raises(TransientError):
         run(main())

@@ -1,6 +1,7 @@
 -- Before sending a batch: check the lease and the job status, skip final targets, and mark
 -- the others in flight (the call may reach the API from here on).
--- KEYS: meta, owners, bucket keys...   ARGV: chunk, owner, expire_at_ms, (index, key pos)...
+-- KEYS: meta, owners, the result buckets holding first..first+n-1, in order
+-- ARGV: chunk, owner, expire_at_ms, first, n, bucket size
 -- Returns {flag, status, state per target}: flag -1 lease lost, 0 job not runnable, 1 go.
 -- A state is 'F' (final, skip), '~N' (was in flight with N attempts), or 'N' (N attempts).
 if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return {-1, ''} end
@@ -13,9 +14,11 @@ if status == 'queued' then
 end
 local out = {1, status}
 local touched = {}
-for i = 4, #ARGV, 2 do
-  local key = KEYS[tonumber(ARGV[i + 1])]
-  local old = redis.call('HGET', key, ARGV[i])
+local first, bucket = tonumber(ARGV[4]), tonumber(ARGV[6])
+local base = math.floor(first / bucket)
+for index = first, first + tonumber(ARGV[5]) - 1 do
+  local key = KEYS[3 + math.floor(index / bucket) - base]
+  local old = redis.call('HGET', key, index)
   if is_final(old) then
     out[#out + 1] = 'F'
   else
@@ -25,7 +28,7 @@ for i = 4, #ARGV, 2 do
       attempts = tonumber(cjson.decode(old)[2]) or 0
       prefix = '~'
     end
-    redis.call('HSET', key, ARGV[i], '["~",' .. (attempts + 1) .. ',' .. now .. ']')
+    redis.call('HSET', key, index, '["~",' .. (attempts + 1) .. ',' .. now .. ']')
     touched[key] = true
     out[#out + 1] = prefix .. attempts
   end

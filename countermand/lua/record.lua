@@ -1,16 +1,18 @@
 -- Store a batch of results and count them, atomically, exactly once per target.
--- KEYS: meta, owners, active, bucket keys...
--- ARGV: chunk, owner, expire_at_ms, job_id, (index, key pos, encoded result)...
+-- KEYS: meta, owners, active, the result buckets from the lowest to the highest index, in order
+-- ARGV: chunk, owner, expire_at_ms, job_id, bucket size, lowest bucket, results: one string of
+-- lines "index<TAB>encoded result" (JSON never holds a raw tab or newline), one argument for the
+-- whole batch so the client packs one string instead of two per target.
 -- A target already final is left alone (a redelivered chunk counts nothing twice).
 -- Returns {flag, completed}: flag -1 lease lost (nothing written), 1 written.
 if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return {-1, 0} end
 local counted = 0
 local touched = {}
-for i = 5, #ARGV, 3 do
-  local key = KEYS[tonumber(ARGV[i + 1])]
-  if not is_final(redis.call('HGET', key, ARGV[i])) then
-    local value = ARGV[i + 2]
-    redis.call('HSET', key, ARGV[i], value)
+local bucket, base = tonumber(ARGV[5]), tonumber(ARGV[6])
+for index, value in string.gmatch(ARGV[7], '([^\t\n]+)\t([^\n]+)') do
+  local key = KEYS[4 + math.floor(tonumber(index) / bucket) - base]
+  if not is_final(redis.call('HGET', key, index)) then
+    redis.call('HSET', key, index, value)
     touched[key] = true
     if is_final(value) then
       redis.call('HINCRBY', KEYS[1], 'n:' .. string.sub(value, 3, 3), 1)

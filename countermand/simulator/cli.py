@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvloop
 from pydantic import ValidationError
 
 from countermand.simulator.app import start
@@ -69,7 +70,7 @@ def simulator(
         typer.echo(f"simulator: invalid options: {exc}", err=True)
         raise typer.Exit(2) from exc
     try:
-        asyncio.run(serve(config, host, port))
+        uvloop.run(serve(config, host, port))
     except (StoreError, OSError) as exc:
         typer.echo(f"simulator: {exc}", err=True)
         raise typer.Exit(2) from exc
