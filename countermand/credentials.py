@@ -12,7 +12,8 @@ The file is TOML, its path ``COUNTERMAND_CREDENTIALS_FILE``::
 An org found in the file uses the file's credential; any other org falls back to the
 environment (``COUNTERMAND_APPLIVERY_TOKEN``, ``COUNTERMAND_ENOS_ACCESS_KEY`` and
 ``COUNTERMAND_ENOS_SECRET_KEY``). The file is re-read when its modification time or size
-changes (checked at most once a second), so a fixed credential needs no worker restart.
+changes, or it is replaced (checked with one ``stat`` whenever a chunk starts), so a fixed
+credential needs no worker restart.
 Credentials live only in process memory: never in Redis, messages, logs or reports.
 """
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,8 +50,7 @@ class CredentialStore:
         self._settings = settings
         self._path = settings.credentials_file
         self._lock = threading.Lock()
-        self._stamp: tuple[float, int] | None = None
-        self._checked = 0.0
+        self._stamp: tuple[int, int, int] | None = None
         self._file: dict[tuple[str, str], Credential] = {}
 
     def get(self, vendor: str, org: str) -> Credential | None:
@@ -81,15 +80,11 @@ class CredentialStore:
         if self._path is None:
             return {}
         with self._lock:
-            now = time.monotonic()
-            if now - self._checked < 1.0 and self._stamp is not None:
-                return self._file
-            self._checked = now
             try:
                 st = os.stat(self._path)
             except FileNotFoundError as exc:
                 raise UsageError(f"credentials file {self._path} does not exist") from exc
-            stamp = (st.st_mtime, st.st_size)
+            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
             if stamp != self._stamp:
                 self._file = load_credentials_file(self._path)
                 self._stamp = stamp
