@@ -27,7 +27,7 @@ from rich.table import Table
 
 from countermand import jobs
 from countermand.inputs import open_input, read_rows
-from countermand.localredis import answers, free_port, private_redis
+from countermand.localredis import answers, free_port, private_redis, stop_process
 from countermand.models import REMAINING, JobInfo
 from countermand.progress import SETTLED, counts_text
 from countermand.providers import get_spec
@@ -60,12 +60,7 @@ def child(args: list[str], log: Path, env: dict[str, str]) -> Iterator[subproces
         try:
             yield proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, timeout=30)
 
 
 def wait_for_worker(proc: subprocess.Popen[bytes], log: Path, deadline: float = 60) -> None:

@@ -53,6 +53,16 @@ def answers(url: str, timeout: float = 1.0) -> bool:
         client.close()
 
 
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextlib.contextmanager
 def private_redis(startup_timeout: float = 15.0) -> Iterator[str]:
     """Start a private Redis; yield its URL; stop it on exit."""
@@ -80,11 +90,6 @@ def private_redis(startup_timeout: float = 15.0) -> Iterator[str]:
             time.sleep(0.05)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
         shutil.rmtree(folder, ignore_errors=True)

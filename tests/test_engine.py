@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import pytest
 from pydantic import SecretStr
@@ -35,10 +36,14 @@ class AnyCredential(CredentialStore):
         return AppliveryToken(SecretStr("fake-token"))
 
 
-async def open_rt(settings: Settings) -> Runtime:
+@asynccontextmanager
+async def open_rt(settings: Settings) -> AsyncIterator[Runtime]:
     rt = await Runtime.open(settings)
     rt.credentials = AnyCredential(settings)
-    return rt
+    try:
+        yield rt
+    finally:
+        await rt.close()
 
 
 class Dispatched(list[tuple[str, int]]):
@@ -74,8 +79,7 @@ async def outcomes(store: Store, job_id: str) -> list[str]:
 
 def test_mixed_job_ends_exact_and_counts_equal_outcomes(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
-        rt = await open_rt(settings.model_copy(update={"chunk_size": 3}))
-        try:
+        async with open_rt(settings.model_copy(update={"chunk_size": 3})) as rt:
             sent = Dispatched()
             text = csv("ok", "late", "missing", "reject", "flaky2", "down", "") + "d0,ok\n"
             job_id = await submit_csv(rt, text, sent)
@@ -99,8 +103,6 @@ def test_mixed_job_ends_exact_and_counts_equal_outcomes(settings: Settings, fake
             assert records[6] is not None and "line 8: missing command_id" in (
                 records[6].error_message or ""
             )
-        finally:
-            await rt.close()
 
     run(main())
 
@@ -109,8 +111,7 @@ def test_redelivered_chunk_sends_nothing_and_counts_nothing(
     settings: Settings, fake: FakeSpec
 ) -> None:
     async def main() -> None:
-        rt = await open_rt(settings)
-        try:
+        async with open_rt(settings) as rt:
             sent = Dispatched()
             job_id = await submit_csv(rt, csv("ok", "late"), sent)
             (job, chunk) = sent[0]
@@ -120,16 +121,13 @@ def test_redelivered_chunk_sends_nothing_and_counts_nothing(
             assert len(fake.calls) == calls
             info = await rt.store.info(job_id)
             assert info.counts["canceled"] == 1 and info.counts["not_pending"] == 1
-        finally:
-            await rt.close()
 
     run(main())
 
 
 def test_second_owner_is_refused_while_lease_is_live(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
-        rt = await open_rt(settings)
-        try:
+        async with open_rt(settings) as rt:
             sent = Dispatched()
             job_id = await submit_csv(rt, csv("ok"), sent)
             meta = await rt.store.meta(job_id)
@@ -137,16 +135,13 @@ def test_second_owner_is_refused_while_lease_is_live(settings: Settings, fake: F
             assert await other.acquire(60_000) == "ok"
             assert await run_chunk(rt, job_id, 0) == "busy"
             assert fake.calls == []
-        finally:
-            await rt.close()
 
     run(main())
 
 
 def test_stale_owner_cannot_write_after_takeover(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
-        rt = await open_rt(settings)
-        try:
+        async with open_rt(settings) as rt:
             sent = Dispatched()
             job_id = await submit_csv(rt, csv("ok"), sent)
             meta = await rt.store.meta(job_id)
@@ -158,8 +153,6 @@ def test_stale_owner_cannot_write_after_takeover(settings: Settings, fake: FakeS
             assert (job_id, 0) in await reclaim_expired(rt.store)
             with pytest.raises(Exception, match="lease"):
                 await stale.begin(0, 1)
-        finally:
-            await rt.close()
 
     run(main())
 
@@ -176,8 +169,7 @@ def test_job_level_stops(
     settings: Settings, fake: FakeSpec, script: str, status: JobStatus, reason: str
 ) -> None:
     async def main() -> None:
-        rt = await open_rt(settings.model_copy(update={"concurrency": 1, "batch_size": 2}))
-        try:
+        async with open_rt(settings.model_copy(update={"concurrency": 1, "batch_size": 2})) as rt:
             sent = Dispatched()
             job_id = await submit_csv(rt, csv("ok", script, *["ok"] * 10), sent)
             assert await drain(rt, sent) == ["stopped"]
@@ -190,47 +182,38 @@ def test_job_level_stops(
             if status is JobStatus.PAUSED:
                 chunks = await jobs.resume(rt.store, job_id, sent)
                 assert chunks == [0]
-        finally:
-            await rt.close()
 
     run(main())
 
 
 def test_dry_run_sends_nothing(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
-        rt = await open_rt(settings)
-        try:
+        async with open_rt(settings) as rt:
             sent = Dispatched()
             job_id = await submit_csv(rt, csv("ok", "late", ""), sent, dry_run=True)
             await drain(rt, sent)
             assert await outcomes(rt.store, job_id) == ["would_cancel", "would_cancel", "invalid"]
             assert fake.calls == []
             assert (await rt.store.info(job_id)).status is JobStatus.COMPLETED
-        finally:
-            await rt.close()
 
     run(main())
 
 
 def test_all_invalid_job_completes_at_submit(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
-        rt = await open_rt(settings)
-        try:
+        async with open_rt(settings) as rt:
             sent = Dispatched()
             job_id = await submit_csv(rt, csv("", ""), sent)
             assert sent == []
             info = await rt.store.info(job_id)
             assert info.status is JobStatus.COMPLETED and info.counts["invalid"] == 2
-        finally:
-            await rt.close()
 
     run(main())
 
 
 def test_pause_then_resume_continues_without_loss(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
-        rt = await open_rt(settings)
-        try:
+        async with open_rt(settings) as rt:
             sent = Dispatched()
             job_id = await submit_csv(rt, csv(*["ok"] * 5), sent)
             await jobs.pause(rt.store, job_id)
@@ -241,24 +224,19 @@ def test_pause_then_resume_continues_without_loss(settings: Settings, fake: Fake
             info = await rt.store.info(job_id)
             assert info.status is JobStatus.COMPLETED and info.counts["canceled"] == 5
             assert len(fake.calls) == 5
-        finally:
-            await rt.close()
 
     run(main())
 
 
 def test_purge_removes_every_key(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
-        rt = await open_rt(settings)
-        try:
+        async with open_rt(settings) as rt:
             sent = Dispatched()
             job_id = await submit_csv(rt, csv("ok", "late"), sent)
             await drain(rt, sent)
             await rt.store.purge(job_id)
             left = [k async for k in rt.store.redis.scan_iter(match=f"*{job_id}*")]
             assert left == []
-        finally:
-            await rt.close()
 
     run(main())
 
