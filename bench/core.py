@@ -82,6 +82,21 @@ def rate_from_log(sim: SimulatorClient) -> tuple[int, float]:
     return len(calls), (len(times) - 1) / (times[-1] - times[0])
 
 
+def timed_bare(
+    sim: SimulatorClient, sim_pid: int, records: list[dict[str, str]], in_flight: int
+) -> tuple[int, float, dict[str, float]]:
+    """Run the bare loop in this process: (requests, rate, CPU seconds of client and simulator)."""
+    sim.reset_requests()
+    sim_before, client_before = cpu_seconds({"s": [sim_pid]})["s"], time.process_time()
+    uvloop.run(bare_loop(sim.base_url, records, in_flight))
+    cpu = {
+        "client": time.process_time() - client_before,
+        "simulator": cpu_seconds({"s": [sim_pid]})["s"] - sim_before,
+    }
+    n, rate = rate_from_log(sim)
+    return n, rate, cpu
+
+
 def run_pipeline(env: dict[str, str], folder: Path, records: list[dict[str, str]]) -> float:
     path = folder / "targets.csv"
     with path.open("w", newline="") as out:
@@ -155,9 +170,8 @@ def main() -> None:
             seed(sim, job_records + bare_before + bare_after)
             # The bare loop runs before and after the pipeline (half the requests each) and
             # its rate is their mean, so a drift of the machine during the run shows in both.
-            sim.reset_requests()
-            uvloop.run(bare_loop(sim_url, bare_before, args.workers * args.in_flight))
-            n_before, rate_before = rate_from_log(sim)
+            in_flight = args.workers * args.in_flight
+            n_before, rate_before, bare_cpu = timed_bare(sim, sim_proc.pid, bare_before, in_flight)
             client = redis.Redis.from_url(redis_url)
             before = int(client.info("memory")["used_memory"])
             sim.reset_requests()
@@ -170,10 +184,9 @@ def main() -> None:
             cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(groups).items()}
             after = int(client.info("memory")["used_memory"])
             n_job, job_rate = rate_from_log(sim)
-            sim.reset_requests()
-            uvloop.run(bare_loop(sim_url, bare_after, args.workers * args.in_flight))
-            n_after, rate_after = rate_from_log(sim)
+            n_after, rate_after, cpu_after = timed_bare(sim, sim_proc.pid, bare_after, in_flight)
             n_bare, bare_rate = n_before + n_after, (rate_before + rate_after) / 2
+            bare_cpu = {k: v + cpu_after[k] for k, v in bare_cpu.items()}
         finally:
             worker.terminate()
             worker.wait(timeout=60)
@@ -194,6 +207,10 @@ def main() -> None:
         + ", ".join(
             f"{name} {seconds / args.targets * 1e6:.0f} µs" for name, seconds in cpu.items()
         )
+    )
+    print(
+        "bare CPU per request         "
+        + ", ".join(f"{name} {sec / n_bare * 1e6:.0f} µs" for name, sec in bare_cpu.items())
     )
     print(f"redis memory per target      {per_target:.0f} bytes  (floor 256)")
 

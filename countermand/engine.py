@@ -140,12 +140,14 @@ class ChunkRun:
     async def one_pass(self, provider: Provider | None, rows: Sequence[Row]) -> bool:
         """Send every non-final target once through the policy; True if all are final now.
 
-        ``concurrency`` lanes take targets from a small queue that one producer fills batch by
-        batch (one ``begin`` script per batch), so at most ``concurrency`` calls are in flight
-        and no task is made per target."""
+        ``concurrency`` lanes take targets from a queue that one producer fills a whole batch at
+        a time (one ``begin`` script per batch) whenever it holds a batch or less, so at most
+        ``concurrency`` calls are in flight, no task is made per target, and the producer wakes
+        once per batch, not once per target."""
         settings = self.rt.settings
         recorder = Recorder(self.ledger, settings.batch_size)
-        queue: asyncio.Queue[tuple[int, Row, Mark] | None] = asyncio.Queue(settings.batch_size)
+        queue: asyncio.Queue[tuple[int, Row, Mark] | None] = asyncio.Queue()
+        room = asyncio.Event()
         pacer = self.rt.limiter.pacer(
             self.spec.vendor,
             self.meta.org,
@@ -156,6 +158,8 @@ class ChunkRun:
 
         async def lane() -> None:
             while (item := await queue.get()) is not None:
+                if queue.qsize() <= settings.batch_size:
+                    room.set()
                 index, row, mark = item
                 await self.settle(provider, pacer, index, row, mark, recorder)
 
@@ -164,7 +168,7 @@ class ChunkRun:
             async with recorder.running(), asyncio.TaskGroup() as group:
                 for _ in range(lanes):
                     group.create_task(lane())
-                complete = await self.produce(rows, queue)
+                complete = await self.produce(rows, queue, room)
                 for _ in range(lanes):
                     await queue.put(None)
         except BaseExceptionGroup as errors:
@@ -173,11 +177,16 @@ class ChunkRun:
             raise
         return complete and recorder.all_final and not self.stop.is_set()
 
-    async def produce(self, rows: Sequence[Row], queue: asyncio.Queue[Any]) -> bool:
+    async def produce(
+        self, rows: Sequence[Row], queue: asyncio.Queue[Any], room: asyncio.Event
+    ) -> bool:
         """Feed the lanes batch by batch; False if the job stopped before every target went."""
         first = self.ledger.chunk * self.meta.chunk_size
         size = self.rt.settings.batch_size
         for start in range(0, len(rows), size):
+            while queue.qsize() > size:
+                room.clear()
+                await room.wait()
             count = min(len(rows) - start, size)
             flag, _status, marks = await self.ledger.begin(first + start, count)
             if flag == 0 or self.stop.is_set():
@@ -185,9 +194,7 @@ class ChunkRun:
             for offset, mark in enumerate(marks, start=start):
                 if mark.final:
                     continue
-                if self.stop.is_set():
-                    return False
-                await queue.put((first + offset, rows[offset], mark))
+                queue.put_nowait((first + offset, rows[offset], mark))
         return True
 
     async def settle(
