@@ -11,6 +11,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -24,6 +25,7 @@ from countermand import jobs
 from countermand.credentials import CredentialStore
 from countermand.errors import CountermandError, StoreUnavailable, UsageError
 from countermand.inputs import open_input, read_rows
+from countermand.limiter import tenant_state
 from countermand.models import JobInfo, JobStatus
 from countermand.progress import follow, summary
 from countermand.providers import get_spec
@@ -98,12 +100,31 @@ def submit(
     name: Annotated[str | None, typer.Option(help="a label for the job")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="follow the job until it settles")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the status object")] = False,
+    auto_retry: Annotated[
+        int, typer.Option("--auto-retry", help="retry failed targets up to N more rounds")
+    ] = 0,
+    abort_at: Annotated[
+        float | None,
+        typer.Option("--abort-at", help="abort when more than PCT% failed or were rejected"),
+    ] = None,
+    abort_min: Annotated[
+        int, typer.Option("--abort-min", help="answers needed before --abort-at applies")
+    ] = 1,
 ) -> None:
     """Queue a cancel job: prints the job id (or, with --json, the status object)."""
     settings = get_settings()
     try:
         spec = get_spec(provider)
-        request = jobs.SubmitRequest(spec, org, rate=rate, dry_run=dry_run, name=name)
+        request = jobs.SubmitRequest(
+            spec,
+            org,
+            rate=rate,
+            dry_run=dry_run,
+            name=name,
+            auto_retry=auto_retry,
+            abort_at=abort_at,
+            abort_min=abort_min,
+        )
         jobs.check_request(request, settings, CredentialStore(settings))
         stream = open_input(file)
     except CountermandError as exc:
@@ -130,12 +151,21 @@ def submit(
             raise typer.Exit(1)
 
 
+async def info_with_limiter(store: Store, job_id: str) -> JobInfo:
+    """The status object plus the job's tenant: effective rate and any 429 hold."""
+    info = await store.info(job_id)
+    vendor = get_spec(info.provider).vendor
+    state = await tenant_state(store.redis, vendor, info.org)
+    info.limiter = asdict(state)
+    return info
+
+
 @app.command()
 def status(
     job: str, as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False
 ) -> None:
-    """Show a job's status and counts."""
-    info = _run(lambda store: store.info(job))
+    """Show a job's status and counts, and its tenant's effective rate and hold."""
+    info = _run(lambda store: info_with_limiter(store, job))
     if as_json:
         _print_json(status_object(info))
     else:
@@ -182,6 +212,26 @@ def report(
 
 
 @app.command()
+def retry(
+    job: str,
+    as_json: Annotated[bool, typer.Option("--json", help="print the status object")] = False,
+) -> None:
+    """Queue exactly the failed targets again (a new round; attempts keep counting)."""
+
+    async def body(store: Store) -> tuple[list[int], JobInfo]:
+        chunks = await jobs.retry(store, job, _dispatch)
+        return chunks, await store.info(job)
+
+    chunks, info = _run(body)
+    if chunks:
+        err.print(f"job {job}: round {info.round}, failed targets queued ({len(chunks)} chunk(s))")
+    else:
+        err.print(f"job {job}: no failed targets, nothing queued")
+    if as_json:
+        _print_json(status_object(info))
+
+
+@app.command()
 def pause(job: str) -> None:
     """Stop sending; targets not yet final stay remaining."""
     _run(lambda store: jobs.pause(store, job))
@@ -225,6 +275,18 @@ def worker(ctx: typer.Context) -> None:
     from worker.app import app as celery_app
 
     celery_app.worker_main(argv)
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def beat(ctx: typer.Context) -> None:
+    """Run Celery beat with the Redis-locked RedBeat scheduler (retry rounds); extra options go
+    to `celery beat`. Several may run: one fires each entry, the others stand by."""
+    from worker.app import app as celery_app
+
+    celery_app.start(["beat", "--scheduler", "redbeat.RedBeatScheduler", *ctx.args])
 
 
 @app.command()

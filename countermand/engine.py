@@ -239,8 +239,10 @@ class ChunkRun:
                 return await provider.cancel(target)
             except UnreachableError:
                 raise
-            except TransientError:
+            except TransientError as exc:
                 reached = True
+                if exc.http_status == 429:
+                    await pacer.throttled(exc.retry_after)
                 raise
 
         try:

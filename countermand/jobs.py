@@ -31,6 +31,9 @@ class SubmitRequest:
     dry_run: bool = False
     name: str | None = None
     kind: str = "cancel"
+    auto_retry: int = 0  # --auto-retry N: rounds of the failed targets, scheduled
+    abort_at: float | None = None  # --abort-at PCT
+    abort_min: int = 1  # --abort-min N
 
 
 def new_job_id() -> str:
@@ -50,6 +53,12 @@ def check_request(request: SubmitRequest, settings: Settings, creds: CredentialS
         raise UsageError(f"--org: {problem}")
     if request.rate is not None and request.rate <= 0:
         raise UsageError(f"--rate must be > 0, got {request.rate}")
+    if request.auto_retry < 0:
+        raise UsageError(f"--auto-retry must be >= 0, got {request.auto_retry}")
+    if request.abort_at is not None and not 0 <= request.abort_at < 100:
+        raise UsageError(f"--abort-at is a percentage in [0, 100), got {request.abort_at}")
+    if request.abort_min < 1:
+        raise UsageError(f"--abort-min must be >= 1, got {request.abort_min}")
     if request.dry_run:
         return  # a dry run sends nothing: no credential or URL needed
     if not spec.base_url(settings):
@@ -90,6 +99,10 @@ async def submit(
         columns=columns,
         retention_s=settings.retention_seconds,
         kind=request.kind,
+        auto_retry=request.auto_retry,
+        retry_delay=settings.retry_round_delay,
+        abort_at=request.abort_at,
+        abort_min=request.abort_min,
     )
     expire_at_ms = int((time.time() + settings.retention_seconds) * 1000)
     chunk_no, index = 0, 0
@@ -178,3 +191,24 @@ async def abort(store: Store, job_id: str) -> None:
         reason=StopReason.OPERATOR,
         detail="aborted by operator",
     )
+
+
+async def retry(store: Store, job_id: str, dispatch: Dispatch) -> list[int]:
+    """Queue exactly the targets whose outcome is ``failed`` for one more round; returns the
+    chunks dispatched (none when nothing failed: the job is left as it is)."""
+    _answer, chunks = await store.retry(job_id)
+    if chunks:
+        dispatch(job_id, chunks)
+    return chunks
+
+
+async def retry_due(store: Store, dispatch: Dispatch) -> list[str]:
+    """The scheduled sweep: start every --auto-retry round that is due, each exactly once
+    (the round number it saw must still be current, so a second sweep finds nothing)."""
+    started = []
+    for job_id, round_ in await store.retries_due():
+        answer, chunks = await store.retry(job_id, expected_round=round_)
+        if answer == "ok":
+            dispatch(job_id, chunks)
+            started.append(job_id)
+    return started

@@ -108,7 +108,13 @@ class Ledger:
             "\n".join(f"{index}\t{result.encode()}" for index, result in results),
         ]
         answer = await self._scripts.record(
-            keys=[self._meta, keys.owners(self.job_id), keys.ACTIVE, *self._buckets(low, high)],
+            keys=[
+                self._meta,
+                keys.owners(self.job_id),
+                keys.ACTIVE,
+                keys.failed(self.job_id),
+                *self._buckets(low, high),
+            ],
             args=args,
         )
         if int(answer[0]) < 0:

@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from countermand import keys
 from countermand.scripts import Scripts
@@ -37,6 +38,16 @@ def batch_size(rate: float) -> int:
     return max(1, min(MAX_BATCH, int(rate * BATCH_WINDOW)))
 
 
+@dataclass(frozen=True, slots=True)
+class Adaptation:
+    """How 429s without Retry-After lower a tenant's rate, and how it recovers."""
+
+    factor: float = 0.5  # multiplicative decrease per 429 burst
+    cooldown_s: float = 1.0  # one decrease per this long, however many 429s arrive
+    floor: float = 0.5  # requests/s, never lower
+    recovery: float = 0.05  # fraction of the limit regained per second without 429s
+
+
 @dataclass
 class Pacer:
     """Hands out this process's reserved slots for one (tenant, job) pair, in order."""
@@ -44,11 +55,14 @@ class Pacer:
     scripts: Scripts
     tenant_key: str
     job_key: str
-    tenant_interval_us: int
-    job_interval_us: int
+    limit: float
+    rate: float
+    headroom: float
+    adaptation: Adaptation
     n: int
     clock: Callable[[], float] = time.monotonic
     round_trips: int = 0
+    effective_rate: float = 0.0
     _slots: deque[float] = field(default_factory=deque)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -67,26 +81,49 @@ class Pacer:
             await sleep(delay)
 
     async def _reserve(self) -> None:
-        wait_us, spacing_us = await self.scripts.limiter(
+        wait_us, spacing_us, effective = await self.scripts.limiter(
             keys=[self.tenant_key, self.job_key],
-            args=[self.tenant_interval_us, self.job_interval_us, self.n],
+            args=[
+                self.limit,
+                self.rate,
+                self.headroom,
+                self.n,
+                self.limit * self.adaptation.recovery,
+            ],
         )
         self.round_trips += 1
+        self.effective_rate = float(effective)
         first = self.clock() + int(wait_us) / 1e6
         spacing = int(spacing_us) / 1e6
         self._slots.extend(first + i * spacing for i in range(self.n))
+
+    async def throttled(self, retry_after: float | None) -> None:
+        """The vendor answered 429: tell every worker (hold or slow the tenant) and drop the
+        slots this process had reserved, which were computed before the 429."""
+        a = self.adaptation
+        await self.scripts.throttle(
+            keys=[self.tenant_key],
+            args=[
+                int((retry_after or 0) * 1e6),
+                self.limit,
+                a.factor,
+                a.floor,
+                int(a.cooldown_s * 1e6),
+            ],
+        )
+        self._slots.clear()
 
 
 class RateLimiter:
     """Per-process factory of pacers (one per tenant and job)."""
 
-    def __init__(self, scripts: Scripts, headroom: float = 0.03) -> None:
+    def __init__(
+        self, scripts: Scripts, headroom: float = 0.03, adaptation: Adaptation | None = None
+    ) -> None:
         self._scripts = scripts
         self._headroom = headroom
+        self._adaptation = adaptation or Adaptation()
         self._pacers: dict[tuple[str, str, float, float], Pacer] = {}
-
-    def interval_us(self, rate: float) -> int:
-        return max(1, round(1e6 / (rate * (1.0 - self._headroom))))
 
     def pacer(
         self, vendor: str, org: str, tenant_rate: float, job_id: str, job_rate: float
@@ -98,11 +135,37 @@ class RateLimiter:
                 self._scripts,
                 key[0],
                 key[1],
-                self.interval_us(tenant_rate),
-                self.interval_us(job_rate),
+                tenant_rate,
+                job_rate,
+                self._headroom,
+                self._adaptation,
                 batch_size(min(tenant_rate, job_rate)),
             )
             if len(self._pacers) > 256:  # finished jobs' pacers: drop, never grow without bound
                 self._pacers.clear()
             self._pacers[key] = pacer
         return pacer
+
+
+@dataclass(frozen=True, slots=True)
+class TenantState:
+    tenant: str
+    limit: float | None  # as the workers last applied it
+    effective_rate: float | None
+    hold_until: float | None  # unix seconds
+
+
+async def tenant_state(redis: Any, vendor: str, org: str) -> TenantState:
+    """What ``status`` shows of a tenant: its effective rate and any hold."""
+    name = keys.tenant_rate(vendor, org)
+    lim, eff, hold = await redis.hmget(name, ["lim", "eff", "hold"])
+    now_s, now_us = await redis.time()
+    hold_at = float(hold) / 1e6 if hold else None
+    if hold_at is not None and hold_at <= now_s + now_us / 1e6:
+        hold_at = None
+    return TenantState(
+        tenant=f"{vendor}:{org}",
+        limit=float(lim) if lim else None,
+        effective_rate=float(eff) if eff else None,
+        hold_until=hold_at,
+    )

@@ -43,8 +43,10 @@ OUTCOME_CODES: dict[Outcome, str] = {
     Outcome.WOULD_CANCEL: "w",
 }
 CODE_OUTCOMES: dict[str, Outcome] = {code: outcome for outcome, code in OUTCOME_CODES.items()}
-# Non-final markers: an attempt was started (the call may have reached the API).
+# Non-final markers: an attempt was started (the call may have reached the API), and a failed
+# target queued again by ``retry`` (its earlier attempts are kept).
 IN_FLIGHT = "~"
+QUEUED = "q"
 
 
 class JobStatus(StrEnum):
@@ -63,6 +65,7 @@ class StopReason(StrEnum):
     MISCONFIGURED = "misconfigured"  # answers are not the vendor's: base URL or network
     PLAN_NOT_ALLOWED = "plan_not_allowed"  # Applivery 5050: the billing plan lacks the feature
     SUBMIT_INTERRUPTED = "submit_interrupted"  # the input never finished loading
+    ABORT_THRESHOLD = "abort_threshold"  # --abort-at: too many failed or rejected
 
 
 @dataclass(slots=True)
@@ -107,7 +110,7 @@ class TargetResult:
         items += [None] * (7 - len(items))
         code, attempts, updated_at, http_status, error_code, message, extra = items
         return cls(
-            outcome=None if code == IN_FLIGHT else CODE_OUTCOMES[code],
+            outcome=None if code in (IN_FLIGHT, QUEUED) else CODE_OUTCOMES[code],
             attempts=attempts or 0,
             updated_at=updated_at or 0,
             http_status=http_status,
@@ -136,6 +139,12 @@ class JobInfo(BaseModel):
     created_at: float
     updated_at: float | None = None
     finished_at: float | None = None
+    round: int = 0  # retry rounds started (by hand or --auto-retry)
+    auto_retry: int = 0  # rounds --auto-retry may start
+    next_retry_at: float | None = None
+    abort_at: float | None = None
+    abort_min: int | None = None
+    limiter: dict[str, Any] | None = None  # the tenant's effective rate and hold (status only)
 
     @property
     def done(self) -> int:

@@ -60,6 +60,7 @@ class RetryPolicy:
     initial_wait: float
     max_wait: float
     retry_after_cap: float
+    throttle_total_delay: float = 900.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetryPolicy:
@@ -69,6 +70,7 @@ class RetryPolicy:
             initial_wait=settings.retry_initial_wait,
             max_wait=settings.retry_max_wait,
             retry_after_cap=settings.retry_after_cap,
+            throttle_total_delay=settings.throttle_total_delay,
         )
 
     @cached_property
@@ -91,6 +93,7 @@ class RetryPolicy:
         first attempt succeeds (profiled in bench/core.py's pipeline); here success costs
         nothing, and the state is made only on the first failure."""
         state: RetryCallState | None = None
+        throttled_for = 0.0
         while True:
             try:
                 return await attempt()
@@ -99,6 +102,14 @@ class RetryPolicy:
                     state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
                 state.set_exception((type(exc), exc, exc.__traceback__))
                 state.upcoming_sleep = delay = self.wait(state)
+                if exc.http_status == 429:
+                    # Throttling is the tenant's, not the target's: it uses no attempt, only
+                    # its own budget of waiting, so a 429 storm does not end targets `failed`.
+                    throttled_for += delay
+                    if throttled_for > self.throttle_total_delay:
+                        raise
+                    await sleep(delay)
+                    continue
                 if self.stop(state):
                     raise
                 state.idle_for += delay

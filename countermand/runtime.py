@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 
 from countermand.credentials import CredentialStore
-from countermand.limiter import RateLimiter
+from countermand.limiter import Adaptation, RateLimiter
 from countermand.settings import Settings
 from countermand.store import Store, redis_client
 
@@ -39,7 +39,16 @@ class Runtime:
             store=store,
             session=session,
             credentials=CredentialStore(settings),
-            limiter=RateLimiter(store.scripts, settings.rate_headroom),
+            limiter=RateLimiter(
+                store.scripts,
+                settings.rate_headroom,
+                Adaptation(
+                    factor=settings.throttle_factor,
+                    cooldown_s=settings.throttle_cooldown,
+                    floor=settings.throttle_floor,
+                    recovery=settings.rate_recovery,
+                ),
+            ),
             timeout=aiohttp.ClientTimeout(
                 total=settings.http_timeout, sock_connect=settings.connect_timeout
             ),

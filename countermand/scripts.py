@@ -20,9 +20,11 @@ NAMES = (
     "release",
     "renew",
     "reserve",
+    "retry",
+    "throttle",
     "transition",
 )
-_USES_LIB = frozenset({"begin", "record", "finalize", "transition"})
+_USES_LIB = frozenset({"begin", "record", "finalize", "transition", "retry"})
 
 
 @cache
@@ -51,4 +53,6 @@ class Scripts:
     release: Any
     renew: Any
     reserve: Any
+    retry: Any
+    throttle: Any
     transition: Any

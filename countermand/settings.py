@@ -49,6 +49,19 @@ class Settings(BaseSettings):
     retry_initial_wait: float = Field(0.5, gt=0, le=60)
     retry_max_wait: float = Field(30.0, gt=0, le=600)
     retry_after_cap: float = Field(300.0, gt=0, le=3_600)
+    throttle_total_delay: float = Field(
+        900.0, gt=0, le=86_400, description="waiting on 429s one target may do per round"
+    )
+    throttle_factor: float = Field(0.5, gt=0, lt=1, description="rate kept after a 429 burst")
+    throttle_cooldown: float = Field(1.0, ge=0, le=60, description="one decrease per this long")
+    throttle_floor: float = Field(0.5, gt=0, le=1_000, description="lowest effective rate/s")
+    rate_recovery: float = Field(
+        0.05, gt=0, le=1, description="fraction of the limit regained per second"
+    )
+    retry_round_delay: float = Field(
+        60.0, ge=0, le=86_400, description="--auto-retry: delay before round 1, doubling"
+    )
+    retry_sweep_interval: float = Field(30.0, ge=0.1, le=3_600)
     http_timeout: float = Field(30.0, gt=0, le=600)
     connect_timeout: float = Field(10.0, gt=0, le=120)
     token_refresh_margin: float = Field(300.0, ge=0, le=3_600)

@@ -78,6 +78,10 @@ class Store:
         columns: Sequence[str],
         retention_s: int,
         kind: str = "cancel",
+        auto_retry: int = 0,
+        retry_delay: float = 60.0,
+        abort_at: float | None = None,
+        abort_min: int = 1,
     ) -> None:
         now = time.time()
         expire_at_ms = int((now + retention_s) * 1000)
@@ -99,6 +103,11 @@ class Store:
             "done": 0,
             "loaded": 0,
             "chunks": 0,
+            "round": 0,
+            "auto_retry": auto_retry,
+            "retry_delay": retry_delay,
+            "abort_at": "" if abort_at is None else abort_at,
+            "abort_min": abort_min,
         }
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.job(job_id), mapping=cast(dict[Any, Any], meta))
@@ -245,6 +254,44 @@ class Store:
             raise UsageError(f"job {job_id} is {answer[1]}: cannot make it {to.value}")
         return sorted(int(c) for c in answer[2:])
 
+    async def retry(self, job_id: str, expected_round: int | None = None) -> tuple[str, list[int]]:
+        """Queue the failed targets again: ('ok', chunks), ('none', []), ('skip', [])."""
+        answer = await self.scripts.retry(
+            keys=[
+                keys.job(job_id),
+                keys.ACTIVE,
+                keys.failed(job_id),
+                keys.open_chunks(job_id),
+                keys.RETRY_DUE,
+            ],
+            args=[
+                job_id,
+                "" if expected_round is None else expected_round,
+                keys.results(job_id, 0)[:-1],
+                keys.BUCKET,
+            ],
+        )
+        if answer[0] == "gone":
+            raise UsageError(f"unknown job {job_id!r} (never submitted, purged or expired)")
+        if answer[0] == "refused":
+            raise UsageError(
+                f"job {job_id} is {answer[1]}: only a completed or running job retries"
+            )
+        return str(answer[0]), sorted(int(c) for c in answer[2:])
+
+    async def retries_due(self) -> list[tuple[str, int]]:
+        """Jobs whose next --auto-retry round is due now, with the round each was at."""
+        now_s, _ = await self.redis.time()
+        due = cast(list[str], await self.redis.zrangebyscore(keys.RETRY_DUE, "-inf", now_s))
+        rounds = []
+        for job_id in due:
+            round_ = await self.redis.hget(keys.job(job_id), "round")
+            if round_ is None:
+                await self.redis.zrem(keys.RETRY_DUE, job_id)
+                continue
+            rounds.append((job_id, int(round_)))
+        return rounds
+
     async def purge(self, job_id: str) -> None:
         meta = await self.meta(job_id)
         if meta.status in RUNNABLE:
@@ -253,6 +300,7 @@ class Store:
         for start in range(0, len(names), 1024):
             await self.redis.unlink(*names[start : start + 1024])
         await self.redis.zrem(keys.JOBS, job_id)
+        await self.redis.zrem(keys.RETRY_DUE, job_id)
         await self.redis.srem(keys.ACTIVE, job_id)
 
 
@@ -284,6 +332,11 @@ def job_info(job_id: str, raw: dict[str, str]) -> JobInfo:
         created_at=float(raw["created_at"]),
         updated_at=number("updated_at"),
         finished_at=number("finished_at"),
+        round=int(raw.get("round") or 0),
+        auto_retry=int(raw.get("auto_retry") or 0),
+        next_retry_at=number("next_retry_at"),
+        abort_at=number("abort_at"),
+        abort_min=int(raw["abort_min"]) if raw.get("abort_at") else None,
     )
 
 

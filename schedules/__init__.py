@@ -1,6 +1,6 @@
-"""Celery beat schedules. The core issue runs no periodic task (chunk reclaiming runs inside
-every worker process, see ``worker/bridge.py``); retry rounds and stale-command cleanup add
-their entries here."""
+"""Celery beat schedules, run by ``countermand beat`` with RedBeat (schedule and lock in Redis):
+however many beat processes run, one holds the lock and fires each entry; the others wait.
+Chunk reclaiming does not need beat: it runs inside every worker process (worker/bridge.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,17 @@ from typing import Any
 
 from countermand.settings import Settings
 
+RETRY_SWEEP_TASK = "countermand.retry_sweep.v1"  # tasks/retries.py
+
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    del settings
-    return {}
+    return {
+        "retry-sweep": {
+            "task": RETRY_SWEEP_TASK,
+            "schedule": settings.retry_sweep_interval,
+            "options": {"expires": settings.retry_sweep_interval},
+        },
+    }
 
 
-__all__ = ["beat_schedule"]
+__all__ = ["RETRY_SWEEP_TASK", "beat_schedule"]

@@ -90,3 +90,29 @@ def test_total_waiting_is_bounded() -> None:
     with pytest.raises(TransientError):
         run(main())
     assert slept == [4, 4]  # a third wait would make 12 > 10
+
+
+def test_429s_use_no_attempt_but_their_own_budget() -> None:
+    policy = RetryPolicy(
+        attempts=2, total_delay=100, initial_wait=1, max_wait=5, retry_after_cap=30,
+        throttle_total_delay=10,
+    )  # fmt: skip
+    errors: list[TransientError | None] = [
+        TransientError("429", http_status=429, retry_after=3),
+        TransientError("429", http_status=429, retry_after=3),
+        TransientError("503", http_status=503),
+        TransientError("429", http_status=429, retry_after=3),
+        None,
+    ]
+    calls, slept = run(drive(policy, errors))
+    assert calls == 5  # 2 attempts allowed, yet three 429s did not use them up
+    assert slept[:2] == [3, 3] and slept[3] == 3
+
+
+def test_throttle_budget_ends_a_429_storm() -> None:
+    policy = RetryPolicy(
+        attempts=2, total_delay=100, initial_wait=1, max_wait=5, retry_after_cap=30,
+        throttle_total_delay=10,
+    )  # fmt: skip
+    with pytest.raises(TransientError, match="429"):
+        run(drive(policy, [TransientError("429", http_status=429, retry_after=4)] * 10))

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from celery import Celery
 
-from countermand.keys import Queue
+from countermand.keys import REDBEAT_PREFIX, Queue
 from countermand.settings import get_settings
 from schedules import beat_schedule
 
 
 def make_app() -> Celery:
     settings = get_settings()
-    app = Celery("countermand", broker=settings.redis_url, include=["tasks.chunks"])
+    app = Celery(
+        "countermand", broker=settings.redis_url, include=["tasks.chunks", "tasks.retries"]
+    )
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -31,6 +33,11 @@ def make_app() -> Celery:
         worker_send_task_events=False,
         worker_pool="prefork",
         beat_schedule=beat_schedule(settings),
+        beat_scheduler="redbeat.RedBeatScheduler",
+        redbeat_redis_url=settings.redis_url,
+        redbeat_key_prefix=REDBEAT_PREFIX,
+        redbeat_lock_timeout=max(30, int(settings.retry_sweep_interval * 5)),
+        beat_max_loop_interval=max(1, int(settings.retry_sweep_interval)),
     )
     return app
 

@@ -26,7 +26,7 @@ for index = first, first + tonumber(ARGV[5]) - 1 do
     local prefix = ''
     if old then
       attempts = tonumber(cjson.decode(old)[2]) or 0
-      prefix = '~'
+      if string.sub(old, 3, 3) == '~' then prefix = '~' end
     end
     redis.call('HSET', key, index, '["~",' .. (attempts + 1) .. ',' .. now .. ']')
     touched[key] = true

@@ -1,18 +1,31 @@
 -- GCRA with reservations, on the Redis server's clock (hosts with skewed clocks agree).
--- Reserves n consecutive request slots for one job of one tenant, honouring both the
--- tenant's limit and the job's own rate in one round trip.
--- KEYS: tenant TAT, job TAT   ARGV: tenant interval µs, job interval µs, n
--- Returns {wait µs until the first slot, spacing µs between slots}.
+-- Reserves n consecutive request slots for one job of one tenant, honouring in one round trip:
+-- the tenant's hold (a 429 with Retry-After), the tenant's effective rate (its configured limit,
+-- lowered by 429s without Retry-After and recovering additively), and the job's own rate.
+-- KEYS: tenant hash {tat, hold, eff, upd, dec, lim}, job TAT string
+-- ARGV: tenant limit/s, job rate/s, headroom (0..1), n, additive increase (requests/s per s)
+-- Returns {wait µs until the first slot, spacing µs between slots, effective rate}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local ti, tj, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local start = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'),
+local limit, rate, headroom = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local n, increase = tonumber(ARGV[4]), tonumber(ARGV[5])
+local f = redis.call('HMGET', KEYS[1], 'tat', 'hold', 'eff', 'upd')
+local eff = tonumber(f[3]) or limit
+if eff < limit then
+  eff = math.min(limit, eff + increase * (now - (tonumber(f[4]) or now)) / 1000000)
+end
+eff = math.min(eff, limit)
+local ti = 1000000 / (eff * (1 - headroom))
+local tj = 1000000 / (math.min(rate, limit) * (1 - headroom))
+local start = math.max(now, tonumber(f[1] or '0'), tonumber(f[2] or '0'),
                        tonumber(redis.call('GET', KEYS[2]) or '0'))
 local spacing = math.max(ti, tj)
 local last = start + (n - 1) * spacing
 -- The tenant's next slot is one tenant interval after our last one, the job's one job interval.
 local tenant_tat, job_tat = last + ti, last + tj
-local keep = math.floor((math.max(tenant_tat, job_tat) - now) / 1000) + 60000
-redis.call('SET', KEYS[1], string.format('%.0f', tenant_tat), 'PX', keep)
+redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', tenant_tat), 'eff', eff,
+           'upd', string.format('%.0f', now), 'lim', limit)
+local keep = math.floor((math.max(tenant_tat, job_tat) - now) / 1000) + 3600000
+redis.call('PEXPIRE', KEYS[1], keep)
 redis.call('SET', KEYS[2], string.format('%.0f', job_tat), 'PX', keep)
-return {string.format('%.0f', start - now), string.format('%.0f', spacing)}
+return {string.format('%.0f', start - now), string.format('%.0f', spacing), tostring(eff)}

@@ -1,5 +1,5 @@
 -- Store a batch of results and count them, atomically, exactly once per target.
--- KEYS: meta, owners, active, the result buckets from the lowest to the highest index, in order
+-- KEYS: meta, owners, active, failed set, the result buckets from the lowest to the highest index
 -- ARGV: chunk, owner, expire_at_ms, job_id, bucket size, lowest bucket, results: one string of
 -- lines "index<TAB>encoded result" (JSON never holds a raw tab or newline), one argument for the
 -- whole batch so the client packs one string instead of two per target.
@@ -10,13 +10,15 @@ local counted = 0
 local touched = {}
 local bucket, base = tonumber(ARGV[5]), tonumber(ARGV[6])
 for index, value in string.gmatch(ARGV[7], '([^\t\n]+)\t([^\n]+)') do
-  local key = KEYS[4 + math.floor(tonumber(index) / bucket) - base]
+  local key = KEYS[5 + math.floor(tonumber(index) / bucket) - base]
   if not is_final(redis.call('HGET', key, index)) then
     redis.call('HSET', key, index, value)
     touched[key] = true
     if is_final(value) then
-      redis.call('HINCRBY', KEYS[1], 'n:' .. string.sub(value, 3, 3), 1)
+      local code = string.sub(value, 3, 3)
+      redis.call('HINCRBY', KEYS[1], 'n:' .. code, 1)
       counted = counted + 1
+      if code == 'f' then redis.call('SADD', KEYS[4], index) end
     end
   end
 end
@@ -25,4 +27,7 @@ if counted > 0 then
   redis.call('HINCRBY', KEYS[1], 'done', counted)
   redis.call('HSET', KEYS[1], 'updated_at', now_seconds())
 end
-return {1, maybe_complete(KEYS[1], KEYS[3], ARGV[4])}
+if counted > 0 then redis.call('PEXPIREAT', KEYS[4], ARGV[3]) end
+local completed = maybe_complete(KEYS[1], KEYS[3], ARGV[4])
+if completed == 0 then maybe_abort(KEYS[1], KEYS[3], ARGV[4]) end
+return {1, completed}
