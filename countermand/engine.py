@@ -247,6 +247,11 @@ class ChunkRun:
 
         try:
             call = await self.policy.run(once, self.nap)
+        except Stopped:
+            if not attempts:
+                raise
+            # Stopped between tries: not final, but the calls made are on the books.
+            return TargetResult(None, mark.attempts + attempts, int(time.time()))
         except UnreachableError as exc:
             if not reached:
                 raise Misconfigured(f"every try failed to connect: {exc.message}") from exc
@@ -312,6 +317,8 @@ class Recorder:
         self.all_final = True
 
     async def add(self, index: int, result: TargetResult) -> None:
+        if not result.final:
+            self.all_final = False
         self.pending.append((index, result))
         if len(self.pending) >= self.size:
             await self.flush()

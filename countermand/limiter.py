@@ -30,6 +30,9 @@ MAX_BATCH = 100
 # Leaving 1 ms early adds at most rate/1000 + 1 requests to any 1-second window: the headroom
 # (3% by default) covers it at every rate.
 EARLY = 0.001
+# Slots are reserved at most HORIZON seconds ahead: a 429 hold or a lowered rate reaches every
+# process of every host within this time.
+HORIZON = 0.1
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -63,25 +66,31 @@ class Pacer:
     clock: Callable[[], float] = time.monotonic
     round_trips: int = 0
     effective_rate: float = 0.0
+    hold_until: float = 0.0  # monotonic: no request before this (a 429 with Retry-After)
     _slots: deque[float] = field(default_factory=deque)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def next_slot(self) -> float:
+    async def next_slot(self, sleep: Sleep) -> float:
         """The monotonic instant at which the caller may send its request."""
         if not self._slots:
             async with self._lock:
-                if not self._slots:
-                    await self._reserve()
+                while not self._slots:
+                    await self._reserve(sleep)
         return self._slots.popleft()
 
     async def wait_turn(self, sleep: Sleep) -> None:
-        slot = await self.next_slot()
-        delay = slot - self.clock()
-        if delay > EARLY:
-            await sleep(delay)
+        """Wait for this process's next slot. A slot reserved before a hold began is dropped
+        and a new one taken after the hold."""
+        while True:
+            slot = await self.next_slot(sleep)
+            delay = slot - self.clock()
+            if delay > EARLY:
+                await sleep(delay)
+            if self.clock() >= self.hold_until:
+                return
 
-    async def _reserve(self) -> None:
-        wait_us, spacing_us, effective = await self.scripts.limiter(
+    async def _reserve(self, sleep: Sleep) -> None:
+        wait_us, spacing_us, effective, held_us = await self.scripts.limiter(
             keys=[self.tenant_key, self.job_key],
             args=[
                 self.limit,
@@ -89,18 +98,25 @@ class Pacer:
                 self.headroom,
                 self.n,
                 self.limit * self.adaptation.recovery,
+                int(HORIZON * 1e6),
             ],
         )
         self.round_trips += 1
         self.effective_rate = float(effective)
-        first = self.clock() + int(wait_us) / 1e6
-        spacing = int(spacing_us) / 1e6
-        self._slots.extend(first + i * spacing for i in range(self.n))
+        now = self.clock()
+        self.hold_until = max(self.hold_until, now + int(held_us) / 1e6)
+        wait, spacing = int(wait_us) / 1e6, int(spacing_us) / 1e6
+        if spacing == 0:  # refused: our turn is beyond the horizon, ask again when it is near
+            await sleep(max(wait - HORIZON / 2, EARLY))
+            return
+        self._slots.extend(now + wait + i * spacing for i in range(self.n))
 
     async def throttled(self, retry_after: float | None) -> None:
         """The vendor answered 429: tell every worker (hold or slow the tenant) and drop the
         slots this process had reserved, which were computed before the 429."""
         a = self.adaptation
+        if retry_after:
+            self.hold_until = max(self.hold_until, self.clock() + retry_after)
         await self.scripts.throttle(
             keys=[self.tenant_key],
             args=[

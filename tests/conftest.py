@@ -29,6 +29,8 @@ FAST = {
     "CONNECT_TIMEOUT": "1",
     "CHUNK_SIZE": "50",
     "BATCH_SIZE": "20",
+    "RETRY_SWEEP_INTERVAL": "0.5",
+    "RETRY_ROUND_DELAY": "0.3",
 }
 
 

@@ -107,6 +107,33 @@ class WorkerProcess:
         self.log.close()
 
 
+class BeatProcess:
+    """``countermand beat`` (RedBeat): several may run, one holds the lock."""
+
+    def __init__(self, folder: Path, env: dict[str, str], name: str) -> None:
+        self.log_path = folder / f"beat-{name}.log"
+        self.log = self.log_path.open("wb")
+        schedule = folder / f"beat-{name}.schedule"
+        self.proc = subprocess.Popen(
+            [*PYTHON, "beat", "--loglevel", "DEBUG", "--schedule", str(schedule)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        wait_for(lambda: "beat: Starting" in self.log_path.read_text(errors="replace"), 60,
+                 f"beat {name} to start")  # fmt: skip
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
 def cli(env: dict[str, str], *args: str, stdin: str | None = None, timeout: float = 120) -> Any:
     """Run ``countermand ARGS`` as a user would; returns the CompletedProcess."""
     return subprocess.run(

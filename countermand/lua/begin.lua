@@ -28,7 +28,8 @@ for index = first, first + tonumber(ARGV[5]) - 1 do
       attempts = tonumber(cjson.decode(old)[2]) or 0
       if string.sub(old, 3, 3) == '~' then prefix = '~' end
     end
-    redis.call('HSET', key, index, '["~",' .. (attempts + 1) .. ',' .. now .. ']')
+    -- attempts stay as recorded: only calls that were made are counted, when their result is
+    redis.call('HSET', key, index, '["~",' .. attempts .. ',' .. now .. ']')
     touched[key] = true
     out[#out + 1] = prefix .. attempts
   end

@@ -3,8 +3,13 @@
 -- the tenant's hold (a 429 with Retry-After), the tenant's effective rate (its configured limit,
 -- lowered by 429s without Retry-After and recovering additively), and the job's own rate.
 -- KEYS: tenant hash {tat, hold, eff, upd, dec, lim}, job TAT string
--- ARGV: tenant limit/s, job rate/s, headroom (0..1), n, additive increase (requests/s per s)
--- Returns {wait µs until the first slot, spacing µs between slots, effective rate}.
+-- ARGV: tenant limit/s, job rate/s, headroom (0..1), n, additive increase (requests/s per s),
+--       horizon µs: slots further ahead than this are not reserved (see below)
+-- Returns {wait µs until the first slot, spacing µs (0: refused, ask again later), effective
+-- rate, µs until the tenant's hold ends (0: none)}.
+-- Reservations never reach more than the horizon into the future, so a hold or a lower rate
+-- decided now applies to every process within that horizon: a caller refused sleeps until
+-- its turn is near and asks again.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local limit, rate, headroom = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -17,8 +22,13 @@ end
 eff = math.min(eff, limit)
 local ti = 1000000 / (eff * (1 - headroom))
 local tj = 1000000 / (math.min(rate, limit) * (1 - headroom))
-local start = math.max(now, tonumber(f[1] or '0'), tonumber(f[2] or '0'),
+local hold = tonumber(f[2] or '0')
+local start = math.max(now, tonumber(f[1] or '0'), hold,
                        tonumber(redis.call('GET', KEYS[2]) or '0'))
+local held = string.format('%.0f', math.max(0, hold - now))
+if start - now > tonumber(ARGV[6]) then
+  return {string.format('%.0f', start - now), '0', tostring(eff), held}
+end
 local spacing = math.max(ti, tj)
 local last = start + (n - 1) * spacing
 -- The tenant's next slot is one tenant interval after our last one, the job's one job interval.
@@ -28,4 +38,4 @@ redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', tenant_tat), 'eff', eff
 local keep = math.floor((math.max(tenant_tat, job_tat) - now) / 1000) + 3600000
 redis.call('PEXPIRE', KEYS[1], keep)
 redis.call('SET', KEYS[2], string.format('%.0f', job_tat), 'PX', keep)
-return {string.format('%.0f', start - now), string.format('%.0f', spacing), tostring(eff)}
+return {string.format('%.0f', start - now), string.format('%.0f', spacing), tostring(eff), held}
