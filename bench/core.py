@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import os
 import secrets
@@ -26,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -34,7 +37,7 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from countermand.localredis import free_port, private_redis
+from countermand.localredis import free_port, private_redis, stop_process
 from countermand.simulator import SimulatorClient
 
 ORG = "bench-org"
@@ -131,6 +134,47 @@ async def bare_loop(url: str, records: list[dict[str, str]], in_flight: int) -> 
         await asyncio.gather(*[one_lane() for _ in range(in_flight)])
 
 
+@dataclass
+class Stack:
+    """A private Redis, the simulator and one worker, as separate processes."""
+
+    redis_url: str
+    sim: SimulatorClient
+    sim_pid: int
+    worker_pid: int
+    env: dict[str, str]
+    folder: Path
+
+
+@contextlib.contextmanager
+def stack(workers: int, **settings: str) -> Iterator[Stack]:
+    """Start the stack with ``COUNTERMAND_<NAME>`` settings; stop it all on exit."""
+    folder = Path(tempfile.mkdtemp(prefix="countermand-bench-"))
+    port = free_port()
+    sim_url = f"http://127.0.0.1:{port}"
+    with private_redis() as redis_url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COUNTERMAND_")}
+        env.update(COUNTERMAND_REDIS_URL=redis_url, COUNTERMAND_APPLIVERY_URL=sim_url,
+                   COUNTERMAND_APPLIVERY_TOKEN=TOKEN)  # fmt: skip
+        env.update({f"COUNTERMAND_{k.upper()}": v for k, v in settings.items()})
+        sim_proc = subprocess.Popen([*PYTHON, "simulator", "--port", str(port)],
+                                    stdout=(folder / "simulator.log").open("wb"),
+                                    stderr=subprocess.STDOUT, env=env)  # fmt: skip
+        worker_log = folder / "worker.log"
+        worker = subprocess.Popen([*PYTHON, "worker", "--concurrency", str(workers)],
+                                  stdout=worker_log.open("wb"), stderr=subprocess.STDOUT,
+                                  env=env)  # fmt: skip
+        try:
+            sim = SimulatorClient(sim_url)
+            sim.wait_ready(30)
+            while " ready." not in worker_log.read_text(errors="replace"):
+                time.sleep(0.2)
+            yield Stack(redis_url, sim, sim_proc.pid, worker.pid, env, folder)
+        finally:
+            stop_process(worker, 60)  # type: ignore[arg-type]
+            stop_process(sim_proc, 30)  # type: ignore[arg-type]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, default=100_000)
@@ -139,59 +183,32 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=None, help="default: settings")
     parser.add_argument("--batch-size", type=int, default=None, help="default: settings")
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="countermand-bench-"))
-    port = free_port()
-    sim_url = f"http://127.0.0.1:{port}"
-    with private_redis() as redis_url:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("COUNTERMAND_")}
-        env.update(
-            COUNTERMAND_REDIS_URL=redis_url, COUNTERMAND_APPLIVERY_URL=sim_url,
-            COUNTERMAND_APPLIVERY_TOKEN=TOKEN, COUNTERMAND_TENANT_RATE="100000",
-            COUNTERMAND_CONCURRENCY=str(args.in_flight),
-        )  # fmt: skip
-        for name in ("chunk_size", "batch_size"):
-            if getattr(args, name):
-                env[f"COUNTERMAND_{name.upper()}"] = str(getattr(args, name))
-        sim_log = (folder / "simulator.log").open("wb")
-        sim_proc = subprocess.Popen([*PYTHON, "simulator", "--port", str(port)], stdout=sim_log,
-                                    stderr=subprocess.STDOUT, env=env)  # fmt: skip
-        worker_log = folder / "worker.log"
-        worker = subprocess.Popen(
-            [*PYTHON, "worker", "--concurrency", str(args.workers)],
-            stdout=worker_log.open("wb"), stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
-        try:
-            sim = SimulatorClient(sim_url)
-            sim.wait_ready(30)
-            while " ready." not in worker_log.read_text(errors="replace"):
-                time.sleep(0.2)
-            job_records = commands(args.targets)
-            bare_before, bare_after = commands(args.targets // 2), commands(args.targets // 2)
-            seed(sim, job_records + bare_before + bare_after)
-            # The bare loop runs before and after the pipeline (half the requests each) and
-            # its rate is their mean, so a drift of the machine during the run shows in both.
-            in_flight = args.workers * args.in_flight
-            n_before, rate_before, bare_cpu = timed_bare(sim, sim_proc.pid, bare_before, in_flight)
-            client = redis.Redis.from_url(redis_url)
-            before = int(client.info("memory")["used_memory"])
-            sim.reset_requests()
-            redis_pid = int(client.info("server")["process_id"])
-            pool = worker_pids(worker.pid)[1:]
-            groups = {"worker pool": pool, "worker main": [worker.pid],
-                      "simulator": [sim_proc.pid], "redis": [redis_pid]}  # fmt: skip
-            cpu_before = cpu_seconds(groups)
-            wall = run_pipeline(env, folder, job_records)
-            cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(groups).items()}
-            after = int(client.info("memory")["used_memory"])
-            n_job, job_rate = rate_from_log(sim)
-            n_after, rate_after, cpu_after = timed_bare(sim, sim_proc.pid, bare_after, in_flight)
-            n_bare, bare_rate = n_before + n_after, (rate_before + rate_after) / 2
-            bare_cpu = {k: v + cpu_after[k] for k, v in bare_cpu.items()}
-        finally:
-            worker.terminate()
-            worker.wait(timeout=60)
-            sim_proc.terminate()
-            sim_proc.wait(timeout=30)
+    extra = {name: str(getattr(args, name)) for name in ("chunk_size", "batch_size")
+             if getattr(args, name)}  # fmt: skip
+    with stack(args.workers, tenant_rate="100000", concurrency=str(args.in_flight), **extra) as st:
+        sim, env, folder, redis_url = st.sim, st.env, st.folder, st.redis_url
+        job_records = commands(args.targets)
+        bare_before, bare_after = commands(args.targets // 2), commands(args.targets // 2)
+        seed(sim, job_records + bare_before + bare_after)
+        # The bare loop runs before and after the pipeline (half the requests each) and
+        # its rate is their mean, so a drift of the machine during the run shows in both.
+        in_flight = args.workers * args.in_flight
+        n_before, rate_before, bare_cpu = timed_bare(sim, st.sim_pid, bare_before, in_flight)
+        client = redis.Redis.from_url(redis_url)
+        before = int(client.info("memory")["used_memory"])
+        sim.reset_requests()
+        redis_pid = int(client.info("server")["process_id"])
+        pool = worker_pids(st.worker_pid)[1:]
+        groups = {"worker pool": pool, "worker main": [st.worker_pid],
+                  "simulator": [st.sim_pid], "redis": [redis_pid]}  # fmt: skip
+        cpu_before = cpu_seconds(groups)
+        wall = run_pipeline(env, folder, job_records)
+        cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(groups).items()}
+        after = int(client.info("memory")["used_memory"])
+        n_job, job_rate = rate_from_log(sim)
+        n_after, rate_after, cpu_after = timed_bare(sim, st.sim_pid, bare_after, in_flight)
+        n_bare, bare_rate = n_before + n_after, (rate_before + rate_after) / 2
+        bare_cpu = {k: v + cpu_after[k] for k, v in bare_cpu.items()}
     per_target = (after - before) / args.targets
     print(f"targets                      {args.targets}")
     print(f"in flight                    {args.workers} processes x {args.in_flight}")

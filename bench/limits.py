@@ -19,35 +19,23 @@ import argparse
 import asyncio
 import io
 import json
-import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.core import ORG, PYTHON, TOKEN, commands, seed
+from bench.core import ORG, PYTHON, TOKEN, commands, seed, stack
 from countermand import jobs
 from countermand.engine import run_chunk
 from countermand.inputs import read_rows
-from countermand.localredis import free_port, private_redis, stop_process
 from countermand.providers import get_spec
 from countermand.runtime import Runtime
 from countermand.settings import Settings
 from countermand.simulator import SimulatorClient
-
-
-def max_in_window(times: list[float], window: float = 1.0) -> int:
-    times = sorted(times)
-    best, lo = 0, 0
-    for hi, t in enumerate(times):
-        while t - times[lo] >= window:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
+from countermand.simulator.control import max_in_window
 
 
 def write_csv(folder: Path, records: list[dict[str, str]]) -> Path:
@@ -84,7 +72,7 @@ def precision(sim: SimulatorClient, env: dict[str, str], folder: Path, rate: flo
     middle = [t for t in times if start + 2 <= t <= end - 2]
     mean = (len(middle) - 1) / (middle[-1] - middle[0])
     print(f"precision  R={rate:.0f}/s, {len(times)} requests over {end - start:.1f}s")
-    print(f"  largest count in any 1 s window  {max_in_window(times)}  (limit {rate:.0f})")
+    print(f"  largest count in any 1 s window  {max_in_window(times, 1.0)}  (limit {rate:.0f})")
     print(
         f"  steady mean rate                 {mean:.1f}/s = {mean / rate:.3f} R  (target >= 0.95)"
     )
@@ -150,39 +138,17 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="countermand-limits-"))
-    port = free_port()
-    sim_url = f"http://127.0.0.1:{port}"
-    with private_redis() as redis_url:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("COUNTERMAND_")}
-        env.update(
-            COUNTERMAND_REDIS_URL=redis_url, COUNTERMAND_APPLIVERY_URL=sim_url,
-            COUNTERMAND_APPLIVERY_TOKEN=TOKEN, COUNTERMAND_TENANT_RATE=str(args.rate),
-        )  # fmt: skip
-        sim_proc = subprocess.Popen([*PYTHON, "simulator", "--port", str(port)],
-                                    stdout=(folder / "sim.log").open("wb"),
-                                    stderr=subprocess.STDOUT, env=env)  # fmt: skip
-        worker_log = folder / "worker.log"
-        worker = subprocess.Popen([*PYTHON, "worker", "--concurrency", "2"],
-                                  stdout=worker_log.open("wb"), stderr=subprocess.STDOUT,
-                                  env=env)  # fmt: skip
-        try:
-            sim = SimulatorClient(sim_url)
-            sim.wait_ready(30)
-            while " ready." not in worker_log.read_text(errors="replace"):
-                time.sleep(0.2)
-            n = int(args.rate * args.seconds)
-            precision(sim, env, folder, args.rate, n)
-            storm(sim, env, folder, args.rate, n)
-            sim.config(rate_limit=0)
-            for rate in (500.0, 2000.0, 10000.0):
-                trips, requests = asyncio.run(overhead(redis_url, sim_url, rate, 5000))
-                per = trips / requests
-                print(f"overhead  rate {rate:.0f}/s: {trips} limiter round trips for {requests} "
-                      f"requests = {per:.3f} per request  (target <= 0.2)")  # fmt: skip
-        finally:
-            stop_process(worker, 60)  # type: ignore[arg-type]
-            stop_process(sim_proc, 30)  # type: ignore[arg-type]
+    with stack(2, tenant_rate=str(args.rate)) as st:
+        sim, env, folder = st.sim, st.env, st.folder
+        n = int(args.rate * args.seconds)
+        precision(sim, env, folder, args.rate, n)
+        storm(sim, env, folder, args.rate, n)
+        sim.config(rate_limit=0)
+        for rate in (500.0, 2000.0, 10000.0):
+            trips, requests = asyncio.run(overhead(st.redis_url, sim.base_url, rate, 5000))
+            per = trips / requests
+            print(f"overhead  rate {rate:.0f}/s: {trips} limiter round trips for {requests} "
+                  f"requests = {per:.3f} per request  (target <= 0.2)")  # fmt: skip
 
 
 if __name__ == "__main__":

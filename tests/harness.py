@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import psutil
 
-from countermand.localredis import free_port
+from countermand.localredis import free_port, stop_process
 from countermand.simulator import SimulatorClient
 
 T = TypeVar("T")
@@ -124,13 +124,7 @@ class BeatProcess:
                  f"beat {name} to start")  # fmt: skip
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=20)  # type: ignore[arg-type]
         self.log.close()
 
 

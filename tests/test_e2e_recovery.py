@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -54,6 +54,24 @@ def check_recovered(env: dict[str, str], sim: SimulatorProcess, sc: Scenario, jo
     assert_matches_truth(sim.client, sc, records, races_allowed=CONCURRENCY * IN_FLIGHT)
 
 
+def run_and_kill(
+    env: dict[str, str],
+    sim: SimulatorProcess,
+    folder: Path,
+    kill: Callable[[], None],
+) -> tuple[str, float]:
+    """Start a job that runs for a few seconds, kill something once it is under way, and check
+    it completes exactly once. Returns the job id and when the kill happened."""
+    sc = apple(f"org-{secrets.token_hex(4)}", pending=260, done=30, missing=10)
+    sim.client.add_commands(sc.provider, sc.records)
+    job_id = start_job(env, folder, sc, rate=60)
+    wait_for(lambda: job_done(env, job_id) >= 60, 60, "the job to be under way")
+    kill()
+    killed_at = time.monotonic()
+    check_recovered(env, sim, sc, job_id)
+    return job_id, killed_at
+
+
 def test_pool_process_killed_mid_job(
     redis_url: str,
     sim: SimulatorProcess,
@@ -64,12 +82,7 @@ def test_pool_process_killed_mid_job(
 ) -> None:
     env = e2e_env(redis_url, sim.url, credentials_file, db=3)
     workers.append(WorkerProcess(e2e_dir, env, CONCURRENCY))
-    sc = apple(f"org-{secrets.token_hex(4)}", pending=260, done=30, missing=10)
-    sim.client.add_commands(sc.provider, sc.records)
-    job_id = start_job(env, tmp_path, sc, rate=60)
-    wait_for(lambda: job_done(env, job_id) >= 60, 60, "the job to be under way")
-    workers[0].kill_one_pool_process()
-    check_recovered(env, sim, sc, job_id)
+    run_and_kill(env, sim, tmp_path, lambda: workers[0].kill_one_pool_process() and None)
     assert "lease expired, dispatching again" in workers[0].log_path.read_text()
 
 
@@ -84,12 +97,6 @@ def test_every_process_of_one_worker_killed(
     env = e2e_env(redis_url, sim.url, credentials_file, db=4)
     workers.append(WorkerProcess(e2e_dir, env, CONCURRENCY))
     workers.append(WorkerProcess(e2e_dir, env, CONCURRENCY))
-    sc = apple(f"org-{secrets.token_hex(4)}", pending=260, done=30, missing=10)
-    sim.client.add_commands(sc.provider, sc.records)
-    job_id = start_job(env, tmp_path, sc, rate=60)
-    wait_for(lambda: job_done(env, job_id) >= 60, 60, "the job to be under way")
-    workers[0].kill_all()
-    killed_at = time.monotonic()
-    check_recovered(env, sim, sc, job_id)
+    _job, killed_at = run_and_kill(env, sim, tmp_path, workers[0].kill_all)
     assert time.monotonic() - killed_at < 120
     assert "lease expired, dispatching again" in workers[1].log_path.read_text()
