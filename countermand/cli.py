@@ -28,7 +28,7 @@ from countermand.inputs import open_input, read_rows
 from countermand.limiter import tenant_state
 from countermand.models import JobInfo, JobStatus
 from countermand.progress import follow, summary
-from countermand.providers import get_spec
+from countermand.providers import ProviderSpec, get_spec
 from countermand.report import write_report
 from countermand.settings import get_settings
 from countermand.simulator.cli import simulator
@@ -90,16 +90,25 @@ def status_object(info: JobInfo) -> dict[str, Any]:
     return info.model_dump(mode="json")
 
 
+ProviderArg = Annotated[str, typer.Argument(help="applivery-apple, applivery-android or enos")]
+FileArg = Annotated[str, typer.Argument(help="CSV with header, .jsonl/.ndjson, or - for stdin")]
+OrgOpt = Annotated[str, typer.Option("--org", help="organization id (Applivery) or orgId (EnOS)")]
+RateOpt = Annotated[float | None, typer.Option(help="requests/s for this job")]
+NameOpt = Annotated[str | None, typer.Option(help="a label for the job")]
+WaitOpt = Annotated[bool, typer.Option("--wait", help="follow the job until it settles")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print the status object")]
+
+
 @app.command()
 def submit(
-    provider: Annotated[str, typer.Argument(help="applivery-apple, applivery-android or enos")],
-    file: Annotated[str, typer.Argument(help="CSV with header, .jsonl/.ndjson, or - for stdin")],
-    org: Annotated[str, typer.Option("--org", help="organization id (Applivery) or orgId (EnOS)")],
-    rate: Annotated[float | None, typer.Option(help="requests/s for this job")] = None,
+    provider: ProviderArg,
+    file: FileArg,
+    org: OrgOpt,
+    rate: RateOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="validate, send nothing")] = False,
-    name: Annotated[str | None, typer.Option(help="a label for the job")] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="follow the job until it settles")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="print the status object")] = False,
+    name: NameOpt = None,
+    wait: WaitOpt = False,
+    as_json: JsonOpt = False,
     auto_retry: Annotated[
         int, typer.Option("--auto-retry", help="retry failed targets up to N more rounds")
     ] = 0,
@@ -112,10 +121,12 @@ def submit(
     ] = 1,
 ) -> None:
     """Queue a cancel job: prints the job id (or, with --json, the status object)."""
-    settings = get_settings()
-    try:
-        spec = get_spec(provider)
-        request = jobs.SubmitRequest(
+    start_job(
+        provider,
+        file,
+        wait,
+        as_json,
+        lambda spec: jobs.SubmitRequest(
             spec,
             org,
             rate=rate,
@@ -124,7 +135,44 @@ def submit(
             auto_retry=auto_retry,
             abort_at=abort_at,
             abort_min=abort_min,
-        )
+        ),
+    )
+
+
+@app.command()
+def poll(
+    provider: Annotated[
+        str, typer.Argument(help="applivery-apple, applivery-android, applivery-windows or enos")
+    ],
+    file: FileArg,
+    org: OrgOpt,
+    rate: RateOpt = None,
+    name: NameOpt = None,
+    wait: WaitOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Queue a poll job: reads each command's current state, changes nothing."""
+    start_job(
+        provider,
+        file,
+        wait,
+        as_json,
+        lambda spec: jobs.SubmitRequest(spec, org, rate=rate, name=name, kind="poll"),
+    )
+
+
+def start_job(
+    provider: str,
+    file: str,
+    wait: bool,
+    as_json: bool,
+    make_request: Callable[[ProviderSpec], jobs.SubmitRequest],
+) -> None:
+    """submit and poll: check, stream the file in, then print the id or follow the job."""
+    settings = get_settings()
+    try:
+        spec = get_spec(provider)
+        request = make_request(spec)
         jobs.check_request(request, settings, CredentialStore(settings))
         stream = open_input(file)
     except CountermandError as exc:

@@ -228,6 +228,7 @@ class ChunkRun:
             return result_of(Outcome.WOULD_CANCEL, mark.attempts)
         attempts = 0
         reached = False  # did any attempt get past connecting?
+        call_for = provider.read if self.meta.kind == "poll" else provider.cancel
 
         async def once() -> CallResult:
             nonlocal attempts, reached
@@ -236,7 +237,7 @@ class ChunkRun:
             await pacer.wait_turn(self.nap)
             attempts += 1
             try:
-                return await provider.cancel(target)
+                return await call_for(target)
             except UnreachableError:
                 raise
             except TransientError as exc:

@@ -49,6 +49,10 @@ def row_hash(key: str) -> int:
 def check_request(request: SubmitRequest, settings: Settings, creds: CredentialStore) -> None:
     """Everything that can be refused before a job exists (CLI exit code 2)."""
     spec = request.spec
+    if request.kind == "cancel" and not spec.can_cancel:
+        raise UsageError(f"{spec.name} has no cancel: poll its commands (countermand poll)")
+    if request.kind == "poll" and request.dry_run:
+        raise UsageError("a poll changes nothing: --dry-run is for cancel jobs")
     if problem := spec.org_pattern.check(request.org):
         raise UsageError(f"--org: {problem}")
     if request.rate is not None and request.rate <= 0:

@@ -26,6 +26,10 @@ class Outcome(StrEnum):
     FAILED = "failed"
     INVALID = "invalid"
     WOULD_CANCEL = "would_cancel"
+    # Poll jobs (and verify): the command's current state class (countermand.states).
+    PENDING = "pending"
+    DONE = "done"
+    ERRORED = "errored"
 
 
 REMAINING = "remaining"  # report/status name of a target that has no final outcome yet
@@ -41,6 +45,9 @@ OUTCOME_CODES: dict[Outcome, str] = {
     Outcome.FAILED: "f",
     Outcome.INVALID: "i",
     Outcome.WOULD_CANCEL: "w",
+    Outcome.PENDING: "g",
+    Outcome.DONE: "d",
+    Outcome.ERRORED: "o",
 }
 CODE_OUTCOMES: dict[str, Outcome] = {code: outcome for outcome, code in OUTCOME_CODES.items()}
 # Non-final markers: an attempt was started (the call may have reached the API), and a failed

@@ -46,6 +46,7 @@ class JobMeta:
     status: JobStatus
     expire_at_ms: int
     columns: list[str]
+    kind: str = "cancel"
 
 
 def redis_client(url: str) -> Redis:
@@ -190,6 +191,7 @@ class Store:
             status=JobStatus(raw["status"]),
             expire_at_ms=int(raw["expire_at"]),
             columns=json.loads(raw["columns"]),
+            kind=raw.get("kind", "cancel"),
         )
 
     async def info(self, job_id: str) -> JobInfo:

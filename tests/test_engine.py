@@ -243,3 +243,19 @@ def test_purge_removes_every_key(settings: Settings, fake: FakeSpec) -> None:
 
 def test_outcome_enum_covers_fake_results() -> None:
     assert Outcome("canceled") is Outcome.CANCELED
+
+
+def test_poll_job_reads_and_changes_nothing(settings: Settings, fake: FakeSpec) -> None:
+    async def main() -> None:
+        async with open_rt(settings) as rt:
+            sent = Dispatched()
+            spec = SPECS["fake"]
+            rows = read_rows("t.csv", io.StringIO(csv("ok", "late", "missing", "x")), spec, print)
+            request = jobs.SubmitRequest(spec, "org1", kind="poll")
+            job_id = await jobs.submit(rt.store, rt.settings, request, rows, sent)
+            assert await drain(rt, sent) == ["finished"]
+            assert await outcomes(rt.store, job_id) == ["pending", "done", "not_found", "errored"]
+            assert all(call.startswith("read:") for call in fake.calls)
+            assert (await rt.store.info(job_id)).kind == "poll"
+
+    run(main())

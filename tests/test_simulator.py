@@ -36,13 +36,13 @@ from countermand.simulator import (
     signature,
     start,
 )
+from countermand.simulator.seeding import generate
 from countermand.simulator.state import (
     AndroidCommand,
     AppleCommand,
     CommandStore,
     EnosCommand,
     StoreError,
-    generate,
     parse,
 )
 

@@ -3,6 +3,7 @@
 from countermand.errors import UsageError
 from countermand.providers.applivery_android import AndroidSpec
 from countermand.providers.applivery_apple import AppleSpec
+from countermand.providers.applivery_windows import WindowsSpec
 from countermand.providers.base import (
     CallResult,
     InvalidRow,
@@ -13,7 +14,7 @@ from countermand.providers.base import (
 from countermand.providers.enos import EnosSpec
 
 SPECS: dict[str, ProviderSpec] = {
-    spec.name: spec for spec in (AppleSpec(), AndroidSpec(), EnosSpec())
+    spec.name: spec for spec in (AppleSpec(), AndroidSpec(), WindowsSpec(), EnosSpec())
 }
 
 

@@ -25,6 +25,8 @@ from countermand.providers.base import (
     validate_columns,
 )
 from countermand.providers.http import Response, exchange
+from countermand.states import StateClass
+from countermand.states import classify as classify_state
 
 
 class AppliveryBase:
@@ -32,8 +34,9 @@ class AppliveryBase:
 
     vendor = APPLIVERY
     org_pattern: IdPattern = APPLIVERY_ORG
-    extra_columns: Sequence[str] = ()
+    extra_columns: Sequence[str] = ("vendor_status",)
     columns: Sequence[Column] = ()
+    can_cancel = True
 
     def base_url(self, settings: Any) -> str | None:
         return str(settings.applivery_url)
@@ -45,7 +48,7 @@ class AppliveryBase:
         return validate_columns(self.columns, row)
 
     def report_extra(self, extra: Mapping[str, Any]) -> list[str]:
-        return []
+        return [str(extra.get("status") or "")]
 
 
 class AppliveryClient:
@@ -116,3 +119,45 @@ async def cancel_call(client: AppliveryClient, url: str, success: Outcome) -> Ca
         return error_result(resp)
     success_data(resp)
     return CallResult(success, http_status=resp.status)
+
+
+async def read_call(client: AppliveryClient, url: str, table: dict[str, StateClass]) -> CallResult:
+    """GET one command; its ``status`` through the state table; 404/3001 is ``not_found``."""
+    resp = await client.get(url)
+    if not 200 <= resp.status < 300:
+        return error_result(resp)
+    data = success_data(resp)
+    status = str(data.get("status") or "") if isinstance(data, dict) else ""
+    extra: dict[str, Any] = {"status": status}
+    return CallResult(Outcome(classify_state(table, status).value), resp.status, extra=extra)
+
+
+async def all_pages(
+    client: AppliveryClient, url: str, limit: int = 100, max_pages: int = 10_000
+) -> list[Any]:
+    """Every item of a paginated Applivery list: page from 1, stop by ``hasNextPage`` where
+    present, else by ``totalDocs`` (the Windows actions page has only ``items`` and
+    ``totalDocs``). Errors are raised as the error table says (a per-target verdict as
+    ``ListError``)."""
+    items: list[Any] = []
+    for page in range(1, max_pages + 1):
+        resp = await client.get(url, {"page": str(page), "limit": str(limit)})
+        if not 200 <= resp.status < 300:
+            raise ListError(error_result(resp))
+        data = success_data(resp)
+        batch = data.get("items") if isinstance(data, dict) else None
+        if not isinstance(batch, list):
+            raise Misconfigured(f"{url}: page {page} has no items list", http_status=resp.status)
+        items += batch
+        more = data.get("hasNextPage")
+        total = data.get("totalDocs")
+        if more is False or not batch or (more is None and isinstance(total, int)
+                                          and len(items) >= total):  # fmt: skip
+            return items
+    raise Misconfigured(f"{url}: more than {max_pages} pages")
+
+
+class ListError(Exception):
+    def __init__(self, result: CallResult) -> None:
+        super().__init__(result.error_message)
+        self.result = result

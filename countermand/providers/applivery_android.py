@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from countermand import states
 from countermand.ids import APPLIVERY_COMMAND, APPLIVERY_DEVICE, segment
 from countermand.models import Outcome
-from countermand.providers.applivery import AppliveryBase, AppliveryClient, cancel_call
+from countermand.providers.applivery import AppliveryBase, AppliveryClient, cancel_call, read_call
 from countermand.providers.base import (
     CallResult,
     Column,
@@ -51,3 +52,6 @@ class AndroidProvider:
     async def cancel(self, target: Target) -> CallResult:
         url = self.command_url(target) + "/cancel"
         return await cancel_call(self._client, url, Outcome.CANCEL_REQUESTED)
+
+    async def read(self, target: Target) -> CallResult:
+        return await read_call(self._client, self.command_url(target), states.ANDROID)

@@ -59,7 +59,12 @@ class ProviderContext:
 
 
 class Provider(Protocol):
-    async def cancel(self, target: Target) -> CallResult: ...
+    async def cancel(self, target: Target) -> CallResult:
+        """Cancel the target's command (or commands)."""
+
+    async def read(self, target: Target) -> CallResult:
+        """The command's current state: outcome ``pending``, ``done``, ``canceled`` or
+        ``errored`` (countermand.states), the vendor's status string in ``extra["status"]``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +81,7 @@ class ProviderSpec(Protocol):
     columns: Sequence[Column]  # input columns, in report order
     org_pattern: IdPattern
     extra_columns: Sequence[str]  # provider-specific report columns, after the fixed ones
+    can_cancel: bool  # False: poll only (Applivery Windows has no cancel endpoint)
 
     def header_problem(self, header: Sequence[str]) -> str | None:
         """Why a file with this header cannot be read (a usage error), or None."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from countermand import states
 from countermand.credentials import EnosKeys
 from countermand.errors import ENOS, Misconfigured, TokenExpired, Unauthorized, UsageError, classify
 from countermand.ids import ENOS_ID
@@ -44,7 +45,8 @@ class EnosSpec:
         Column("device_key", ENOS_ID, required=False),
         Column("command_id", ENOS_ID, required=False),
     )
-    extra_columns: Sequence[str] = ("canceled_count", "canceled_command_ids")
+    extra_columns: Sequence[str] = ("canceled_count", "canceled_command_ids", "vendor_status")
+    can_cancel = True
 
     def base_url(self, settings: Any) -> str | None:
         return settings.enos_url  # type: ignore[no-any-return]
@@ -69,7 +71,11 @@ class EnosSpec:
 
     def report_extra(self, extra: Mapping[str, Any]) -> list[str]:
         ids = extra.get("ids") or []
-        return [str(extra["n"]) if "n" in extra else "", ";".join(map(str, ids))]
+        return [
+            str(extra["n"]) if "n" in extra else "",
+            ";".join(map(str, ids)),
+            str(extra.get("status") or ""),
+        ]
 
     def make(self, context: ProviderContext) -> Provider:
         return EnosProvider(context)
@@ -102,6 +108,21 @@ class EnosProvider:
             return CallResult(Outcome.NOTHING_PENDING, http_status=200)
         ids = [str(item.get("commandId")) for item in data if isinstance(item, dict)]
         return CallResult(Outcome.CANCELED, http_status=200, extra={"n": len(data), "ids": ids})
+
+    async def read(self, target: Target) -> CallResult:
+        """``action=get`` by command id; the command's ``state`` through states.ENOS."""
+        if "command_id" not in target:
+            return CallResult(Outcome.INVALID, error_message="polling EnOS needs command_id")
+        params = {"action": "get", "orgId": self._ctx.org, "commandId": target["command_id"]}
+        data = await self._call("GET", params)
+        if isinstance(data, CallResult):
+            return data
+        if not isinstance(data, dict) or not isinstance(data.get("state"), int):
+            raise Misconfigured(f"EnOS get answered data={data!r}, expected a command")
+        state = data["state"]
+        status = f"{state} {states.ENOS_NAMES.get(state, 'unknown')}"
+        cls = states.ENOS.get(state, states.StateClass.PENDING)
+        return CallResult(Outcome(cls.value), http_status=200, extra={"status": status})
 
     async def _call(self, method: str, params: dict[str, str], body: bytes | None = None) -> Any:
         """One signed call; on 1203 (token expired) a new token and exactly one more try."""

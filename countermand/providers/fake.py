@@ -36,6 +36,7 @@ class FakeSpec:
     org_pattern: IdPattern = ENOS_ID
     columns: Sequence[Column] = (Column("device_id", ENOS_ID), Column("command_id", ENOS_ID))
     extra_columns: Sequence[str] = ()
+    can_cancel = True
 
     def __init__(self) -> None:
         self.calls: list[str] = []
@@ -63,6 +64,11 @@ class FakeSpec:
 class FakeProvider:
     def __init__(self, spec: FakeSpec) -> None:
         self.spec = spec
+
+    async def read(self, target: Target) -> CallResult:
+        self.spec.calls.append("read:" + self.spec.key(target))
+        state = {"ok": Outcome.PENDING, "late": Outcome.DONE, "missing": Outcome.NOT_FOUND}
+        return CallResult(state.get(target["command_id"], Outcome.ERRORED), 200)
 
     async def cancel(self, target: Target) -> CallResult:
         key = self.spec.key(target)

@@ -16,7 +16,10 @@ from countermand.simulator.config import ConfigHolder, SimulatorConfig
 from countermand.simulator.control import Control
 from countermand.simulator.enos import Enos
 from countermand.simulator.faults import Gate, RequestLog
-from countermand.simulator.state import PROVIDERS, CommandStore, generate, load_seed_file
+from countermand.simulator.lists import AppliveryLists
+from countermand.simulator.seeding import generate
+from countermand.simulator.state import PROVIDERS, CommandStore, load_seed_file
+from countermand.simulator.windows import Windows
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +61,13 @@ def build_app(config: SimulatorConfig) -> web.Application:
     enos = Enos(holder, store)
     control = Control(holder, store, log, enos.tokens)
     app = web.Application(client_max_size=MAX_BODY)
-    app.add_routes([*applivery.routes(gate), *enos.routes(gate), *control.routes()])
+    vendor = [  # the lists first: Apple's .../{targetId}/grouped must not reach the Apple read
+        *AppliveryLists(applivery).routes(gate),
+        *applivery.routes(gate),
+        *Windows(applivery).routes(gate),
+        *enos.routes(gate),
+    ]
+    app.add_routes([*vendor, *control.routes()])
     app[SIMULATOR] = Simulator(holder, store, log, gate, enos)
     return app
 

@@ -11,6 +11,10 @@ and the command then ends ``CANCELLED``, or ``DONE`` for a fraction
 ``android_cancel_done_rate`` of cancels. Only a read tells which: that is what clients must do.
 The Android list is newest first (``createdAt`` descending), ``limit`` 10 by default, 100 at
 most, with the mongoose-paginate envelope Applivery uses.
+
+With ``cancel_stall_s`` > 0, an accepted cancel changes the store first and then waits that long
+before answering (a race hook for tests). The other Applivery reads (Apple per-target list,
+device lists) are in ``lists``, Windows in ``windows``; they share the helpers below.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from countermand.ids import (
 )
 from countermand.simulator.codes import declared
 from countermand.simulator.config import ConfigHolder
-from countermand.simulator.faults import Gate, Identify, Reply, reply
+from countermand.simulator.faults import Gate, Identify, Reply, reply, stall_cancel
 from countermand.simulator.state import (
     APPLE_CANCELABLE,
     AndroidCommand,
@@ -141,12 +145,21 @@ def page_envelope(items: list[Any], total: int, page: int, limit: int) -> dict[s
     }
 
 
-def _int_param(request: web.Request, name: str, default: int, high: int) -> int | None:
+def int_param(request: web.Request, name: str, default: int, high: int) -> int | None:
+    """A positive integer query parameter up to ``high``, ``default`` when absent, else None."""
     raw = request.query.get(name)
     if raw is None:
         return default
     value = int(raw) if raw.isascii() and raw.isdigit() else 0
     return value if 1 <= value <= high else None
+
+
+def page_params(request: web.Request) -> tuple[int, int] | Reply:
+    """``(page, limit)`` from the query (1 and 10 by default, limit 100 at most), or 3002."""
+    page, limit = int_param(request, "page", 1, 10**9), int_param(request, "limit", 10, 100)
+    if page is None or limit is None:
+        return invalid("page" if page is None else "limit")
+    return page, limit
 
 
 class Applivery:
@@ -173,6 +186,7 @@ class Applivery:
         if record.status not in APPLE_CANCELABLE:
             return error(400, 5106, "AdmCommand not status pending or tried")
         record.status, record.canceled_at = "Canceled", now_iso()
+        await stall_cancel(self.holder.current)
         return ok({"canceled": "OK"})
 
     async def apple_get(self, request: web.Request) -> Reply:
@@ -194,6 +208,7 @@ class Applivery:
         answer = ok(android_data(record))  # as accepted: the outcome shows on the next read
         done = self.rng.random() < self.holder.current.android_cancel_done_rate
         record.status, record.updated_at = ("DONE" if done else "CANCELLED"), now_iso()
+        await stall_cancel(self.holder.current)
         return answer
 
     async def android_get(self, request: web.Request) -> Reply:
@@ -207,9 +222,10 @@ class Applivery:
         rejected = self.denied(request) or check_ids(request, _ANDROID_IDS)
         if rejected is not None:
             return rejected
-        page, limit = _int_param(request, "page", 1, 10**9), _int_param(request, "limit", 10, 100)
-        if page is None or limit is None:
-            return invalid("page" if page is None else "limit")
+        paging = page_params(request)
+        if isinstance(paging, Reply):
+            return paging
+        page, limit = paging
         info = request.match_info
         records = self.store.android.in_group((info["org"], info["device"]))
         if records is None:
@@ -220,14 +236,14 @@ class Applivery:
 
     def routes(self, gate: Gate) -> list[web.RouteDef]:
         return [
-            web.post(APPLE_PATH + "/cancel", gate.wrap(_ident("apple.cancel"), self.apple_cancel)),
-            web.get(APPLE_PATH, gate.wrap(_ident("apple.get"), self.apple_get)),
+            web.post(APPLE_PATH + "/cancel", gate.wrap(ident("apple.cancel"), self.apple_cancel)),
+            web.get(APPLE_PATH, gate.wrap(ident("apple.get"), self.apple_get)),
             web.post(
                 ANDROID_PATH + "/{cmd}/cancel",
-                gate.wrap(_ident("android.cancel"), self.android_cancel),
+                gate.wrap(ident("android.cancel"), self.android_cancel),
             ),
-            web.get(ANDROID_PATH + "/{cmd}", gate.wrap(_ident("android.get"), self.android_get)),
-            web.get(ANDROID_PATH, gate.wrap(_ident("android.list"), self.android_list)),
+            web.get(ANDROID_PATH + "/{cmd}", gate.wrap(ident("android.get"), self.android_get)),
+            web.get(ANDROID_PATH, gate.wrap(ident("android.list"), self.android_list)),
         ]
 
 
@@ -241,8 +257,9 @@ def _android_key(request: web.Request) -> tuple[str, ...]:
     return (info["org"], info["device"], info["cmd"])
 
 
-def _ident(route: str) -> Identify:
-    """The log's (route, tenant, key) for an Applivery route: key is the path after the org."""
+def ident(route: str) -> Identify:
+    """The log's (route, tenant, key) for an Applivery route: key is the path after the org
+    (Apple: target type, target and command; Android and Windows: device and command)."""
     names = ("target_type", "target", "cmd") if route.startswith("apple") else ("device", "cmd")
 
     def identify(request: web.Request) -> tuple[str, str | None, str]:

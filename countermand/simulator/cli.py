@@ -53,6 +53,9 @@ def simulator(
     android_cancel_done_rate: Annotated[
         float, typer.Option(help="Fraction of Android cancels that end DONE anyway.")
     ] = 0.0,
+    cancel_stall_s: Annotated[
+        float, typer.Option(help="Seconds an accepted cancel waits, store changed, to answer.")
+    ] = 0.0,
     applivery_token: Annotated[str, typer.Option(help="Bearer token, any org.")] = (
         "sim-applivery-token"
     ),
@@ -61,7 +64,7 @@ def simulator(
     enos_token_ttl: Annotated[int, typer.Option(help="EnOS token lifetime, seconds.")] = 7200,
     log_limit: Annotated[int, typer.Option(help="Request-log records kept.")] = 2_000_000,
 ) -> None:
-    """Run the vendor API simulator (Applivery Apple/Android, EnOS) for tests and benchmarks."""
+    """Run the vendor API simulator (Applivery Apple/Android/Windows, EnOS) for tests and bench."""
     options = dict(locals())  # first statement: exactly the parameters, named as config fields
     host, port = options.pop("host"), options.pop("port")
     try:

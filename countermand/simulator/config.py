@@ -1,8 +1,9 @@
 """Simulator settings: one pydantic model, validated at start and on every runtime change.
 
-Fault settings (latency, error, timeout and drop rates, the rate limit and its ``Retry-After``)
-and ``android_cancel_done_rate`` can be changed while the server runs (``POST /_sim/config``);
-everything else (seed, generated store, credentials, token lifetime, log size) is fixed at start.
+Fault settings (latency, error, timeout and drop rates, the rate limit and its ``Retry-After``),
+``android_cancel_done_rate`` and ``cancel_stall_s`` can be changed while the server runs
+(``POST /_sim/config``); everything else (seed, generated store, credentials, token lifetime,
+log size) is fixed at start.
 
 The running server reads its settings through one ``ConfigHolder``: an update validates a whole
 new ``SimulatorConfig`` and swaps the reference, so a request never sees half an update.
@@ -34,6 +35,7 @@ RUNTIME_FIELDS = frozenset(
         "retry_after",
         "retry_after_format",
         "android_cancel_done_rate",
+        "cancel_stall_s",
     }
 )
 
@@ -65,6 +67,9 @@ class SimulatorConfig(BaseModel):
     retry_after_format: Literal["seconds", "http-date"] = "seconds"
     # Behaviour
     android_cancel_done_rate: Rate = 0.0
+    # A race hook for tests: an accepted Applivery or EnOS cancel changes the store, then waits
+    # this long before answering (a worker killed meanwhile never hears the answer).
+    cancel_stall_s: float = Field(default=0.0, ge=0.0, description="seconds; 0 = off")
     log_limit: int = Field(default=2_000_000, ge=1)
 
     @field_validator("applivery_org")

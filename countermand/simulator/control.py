@@ -9,7 +9,8 @@
 * ``GET /_sim/stats?window=1.0`` -> totals by route and HTTP status, ``count_429``, and
   ``max_per_window``: per tenant, the most accepted (non-429) requests in any ``window`` seconds,
   a window holding the times in ``(t - window, t]``, as the rate limiter counts
-* ``GET /_sim/commands?provider=P`` -> the provider's records
+* ``GET /_sim/commands?provider=P`` -> the provider's records (``applivery-apple``,
+  ``applivery-android``, ``applivery-windows``: batches with their ``actions``, ``enos``)
 * ``POST /_sim/commands`` ``{"provider": P, "records": [...], "replace": false}`` ->
   ``{"added": n}``; all or nothing, 400 with the reason when a record is bad
 * ``POST /_sim/enos/expire-tokens`` -> ``{"expired": n}``: every token answers 1203 from now on

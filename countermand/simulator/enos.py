@@ -10,8 +10,12 @@ Commands (``/connect-service/v2.1/commands?action=...``): the gateway check come
 three ``apim-*`` headers (1202 when one is missing), a known unexpired token (1203), the
 signature ``sha256_hex(token + paramsData + timestamp + secret)`` (1003), and a signature not
 seen before with that token (1001: a replayed request; two different requests signed in the
-same millisecond by two processes are not replays). Then the action: ``cancel`` (POST) and
-``get`` (GET); add an entry to ``Enos.actions`` for more (search). Error answers are
+same millisecond by two processes are not replays); paramsData ends with the exact body text,
+so a POST's JSON body is signed too. Then the action: ``cancel`` (POST), ``get`` (GET) and
+``search`` (POST, JSON body, grammar in ``enos_search``: newest ``createTime`` first, with
+``pagination {pageNo, pageSize, totalSize}`` beside ``data``; a bad body or expression is 1004
+naming the problem); add an entry to ``Enos.actions`` for more. With ``cancel_stall_s`` > 0 a
+cancel changes the store, then waits that long before answering. Error answers are
 ``{"code": N, "msg": ...}`` with HTTP 400 for 1001/1004/1202, 401 for 1002/1003/1203/1204,
 and HTTP 200 for business codes (11404 device or command does not exist). The log records
 code 0 for EnOS successes.
@@ -32,7 +36,8 @@ from aiohttp import web
 from countermand.ids import ENOS_ID
 from countermand.simulator.codes import declared
 from countermand.simulator.config import ConfigHolder
-from countermand.simulator.faults import Gate, Reply, reply
+from countermand.simulator.enos_search import SearchError, parse_search
+from countermand.simulator.faults import Gate, Reply, reply, stall_cancel
 from countermand.simulator.state import ENOS_CACHED, ENOS_CANCELED, CommandStore, EnosCommand
 
 TOKEN_PATH = "/apim-token-service/v2.0/token/get"
@@ -103,11 +108,13 @@ def gateway_error(code: int, msg: str) -> Reply:
     return reply(_HTTP_STATUS.get(code, 200), {"code": code, "msg": msg}, code)
 
 
-def answer(data: object, code: int = 0, msg: str = "Success") -> Reply:
+def answer(
+    data: object, code: int = 0, msg: str = "Success", extra: Mapping[str, object] | None = None
+) -> Reply:
     if code:
         declared("enos", code)
     body = {"code": code, "msg": msg, "submsg": None, "requestId": uuid.uuid4().hex, "data": data}
-    return reply(200, body, code)
+    return reply(200, {**body, **(extra or {})}, code)
 
 
 def command_data(r: EnosCommand) -> dict[str, Any]:
@@ -146,6 +153,7 @@ class Enos:
         self.actions: dict[tuple[str, str], Callable[[web.Request], Awaitable[Reply]]] = {
             ("POST", "cancel"): self.cancel,
             ("GET", "get"): self.get,
+            ("POST", "search"): self.search,
         }
 
     async def token(self, request: web.Request) -> Reply:
@@ -219,6 +227,7 @@ class Enos:
         canceled = [r for r in targets if r.state == ENOS_CACHED]
         for record in canceled:
             record.state = ENOS_CANCELED
+        await stall_cancel(self.holder.current)
         return answer([command_data(r) for r in canceled])
 
     async def get(self, request: web.Request) -> Reply:
@@ -232,6 +241,22 @@ class Enos:
         if found is None:
             return answer(None, 11404, "Command does not exist")
         return answer(command_data(found))
+
+    async def search(self, request: web.Request) -> Reply:
+        problem = _param_problem(request, ("orgId",))
+        if problem is not None:
+            return problem
+        try:
+            search = parse_search(await request.text() if request.body_exists else "")
+        except SearchError as exc:
+            return gateway_error(1004, f"Invalid parameter: {exc}")
+        org = request.query["orgId"]
+        found = [r for r in self.store.enos if r.org == org and search.matches(r)]
+        found.sort(key=lambda r: (r.create_time, r.command_id), reverse=True)
+        first = (search.page_no - 1) * search.page_size
+        data = [command_data(r) for r in found[first : first + search.page_size]]
+        pagination = {"pageNo": search.page_no, "pageSize": search.page_size}
+        return answer(data, extra={"pagination": {**pagination, "totalSize": len(found)}})
 
     def _asset(self, org: str, query: Mapping[str, str]) -> str | None:
         """The asset id the parameters name ("" when they name no device), None when too few."""
@@ -272,4 +297,6 @@ def _identify(request: web.Request) -> tuple[str, str | None, str]:
     device = query.get("assetId") or f"{query.get('productKey', '')}/{query.get('deviceKey', '')}"
     command = query.get("commandId")
     key = (command or "") if action == "get" else device + ("/" + command if command else "")
+    if action == "search":
+        key = ""  # the expression, in the body, names what is searched
     return route, "enos:" + query.get("orgId", ""), key

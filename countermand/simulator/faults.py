@@ -189,6 +189,13 @@ def _too_many(config: SimulatorConfig, now: float) -> Reply:
     return response
 
 
+async def stall_cancel(config: SimulatorConfig) -> None:
+    """The ``cancel_stall_s`` race hook: an accepted cancel, already in the store, waits here
+    before its answer is sent (a handler's own delay, after the faults above)."""
+    if config.cancel_stall_s > 0:
+        await asyncio.sleep(config.cancel_stall_s)
+
+
 class _Dropped(Reply):
     """Stands for the answer that was never sent; the log records status 0."""
 

@@ -1,19 +1,20 @@
-"""The simulator's command store: records per provider, seeded deterministically.
+"""The simulator's command store: records per provider, as ``seeding`` generates them.
 
-Three providers, one record class each (``GET /_sim/commands`` returns them as dicts with these
+Four providers, one record class each (``GET /_sim/commands`` returns them as dicts with these
 field names; a seed file and ``POST /_sim/commands`` take the same dicts back):
 
 * ``applivery-apple``: ``AppleCommand``, keyed by (org, target type, target id, command id);
   ``Pending`` and ``Retrying`` are cancelable.
 * ``applivery-android``: ``AndroidCommand``, keyed by (org, device id, command id), grouped by
   device for the paginated list; only ``PENDING`` is cancelable.
+* ``applivery-windows``: ``WindowsBatch``, a command batch keyed by (org, device id, command
+  id), grouped by device, with its ``WindowsAction`` list (``cmd_id`` up to 128 characters and
+  unique in the batch, ``status`` a SyncML status name of ``syncml.WINDOWS_STATUSES``). Read and
+  polled only: Applivery documents no Windows cancel.
 * ``enos``: ``EnosCommand``, keyed by (org, command id), grouped by device (org, asset id). A
   device has two names, its asset id and (product key, device key): records that would make
   either name two devices are refused. ``state`` 1 (created: cached) is cancelable.
 
-``generate`` draws everything, timestamps included, from ``random.Random(seed)`` around a fixed
-base time, so one seed always gives the same records. The mix per command: 60% pending, 10%
-Apple ``Retrying`` (pending on the other providers), 20% already ran, 10% failed or canceled.
 A seed file's records are added after the generated ones (same key: the file's record wins).
 """
 
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,11 +38,13 @@ from countermand.ids import (
     ENOS_ID,
     IdPattern,
 )
+from countermand.simulator.syncml import WINDOWS_STATUS_SET, WindowsActionName
 
 APPLE = "applivery-apple"
 ANDROID = "applivery-android"
+WINDOWS = "applivery-windows"
 ENOS = "enos"
-PROVIDERS = (APPLE, ANDROID, ENOS)
+PROVIDERS = (APPLE, ANDROID, WINDOWS, ENOS)
 
 TargetType = Literal["device", "deviceUser"]
 AppleStatus = Literal["Pending", "Retrying", "Acknowledged", "Error", "Canceled"]
@@ -80,6 +82,30 @@ class AndroidCommand:
 
 
 @dataclass(slots=True)
+class WindowsAction:
+    cmd_id: str
+    status: str  # a SyncML status name, syncml.WINDOWS_STATUSES
+    path: str = "./Device/Vendor/MSFT/Policy/Config/Security/RequireDeviceEncryption"
+    action: WindowsActionName = "Replace"
+    value: str | None = None
+    status_code: int | None = None
+    sent_at: str | None = None
+    received_at: str | None = None
+    canceled_at: str | None = None
+
+
+@dataclass(slots=True)
+class WindowsBatch:
+    org: str
+    device_id: str
+    command_id: str
+    name: str = "Command batch"
+    created_at: str = "2026-02-10T12:00:00.000Z"
+    updated_at: str = "2026-02-10T12:00:00.000Z"
+    actions: list[WindowsAction] = dataclasses.field(default_factory=list)
+
+
+@dataclass(slots=True)
 class EnosCommand:
     org: str
     asset_id: str
@@ -94,8 +120,8 @@ class EnosCommand:
     input_data: Any = None
 
 
-Record = AppleCommand | AndroidCommand | EnosCommand
-R = TypeVar("R", AppleCommand, AndroidCommand, EnosCommand)
+Record = AppleCommand | AndroidCommand | WindowsBatch | EnosCommand
+R = TypeVar("R", AppleCommand, AndroidCommand, WindowsBatch, EnosCommand)
 Key = tuple[str, ...]
 
 
@@ -142,6 +168,9 @@ class CommandStore:
         self.android: Table[AndroidCommand] = Table(
             lambda r: (r.org, r.device_id, r.command_id), lambda r: (r.org, r.device_id)
         )
+        self.windows: Table[WindowsBatch] = Table(
+            lambda r: (r.org, r.device_id, r.command_id), lambda r: (r.org, r.device_id)
+        )
         self.enos: Table[EnosCommand] = Table(
             lambda r: (r.org, r.command_id), lambda r: (r.org, r.asset_id)
         )
@@ -165,7 +194,12 @@ class CommandStore:
         return len(batch)
 
     def table(self, provider: str) -> Table[Any]:
-        tables: dict[str, Table[Any]] = {APPLE: self.apple, ANDROID: self.android, ENOS: self.enos}
+        tables: dict[str, Table[Any]] = {
+            APPLE: self.apple,
+            ANDROID: self.android,
+            WINDOWS: self.windows,
+            ENOS: self.enos,
+        }
         if provider not in tables:
             raise StoreError(f"unknown provider {provider!r}; one of {', '.join(PROVIDERS)}")
         return tables[provider]
@@ -201,6 +235,28 @@ class _Spec:
     record: type[Record]
     adapter: TypeAdapter[list[Any]]
     ids: tuple[tuple[str, IdPattern], ...]  # (field name, pattern)
+    check: Callable[[Any], str | None] = lambda record: None  # what else is wrong, or None
+
+
+def _windows_problem(batch: WindowsBatch) -> str | None:
+    """What is wrong with a Windows batch beyond its ids and types, or None."""
+    if len(batch.name) > 500:
+        return "name: more than 500 characters"
+    seen: set[str] = set()
+    for index, action in enumerate(batch.actions):
+        where = f"actions[{index}]"
+        if not 1 <= len(action.cmd_id) <= 128:
+            return f"{where}.cmd_id: 1 to 128 characters, not {len(action.cmd_id)}"
+        if action.cmd_id in seen:
+            return f"{where}.cmd_id: {action.cmd_id!r} twice in the batch"
+        if action.status not in WINDOWS_STATUS_SET:
+            return f"{where}.status: {action.status!r} is not a SyncML status name"
+        if len(action.path) > 500 or len(action.value or "") > 500:
+            return f"{where}: path and value hold at most 500 characters"
+        if action.status_code is not None and action.status_code < 0:
+            return f"{where}.status_code: negative"
+        seen.add(action.cmd_id)
+    return None
 
 
 _SPECS: dict[str, _Spec] = {
@@ -222,6 +278,16 @@ _SPECS: dict[str, _Spec] = {
             ("command_id", APPLIVERY_COMMAND),
         ),
     ),
+    WINDOWS: _Spec(
+        WindowsBatch,
+        TypeAdapter(list[WindowsBatch]),
+        (
+            ("org", APPLIVERY_ORG),
+            ("device_id", APPLIVERY_DEVICE),
+            ("command_id", APPLIVERY_COMMAND),
+        ),
+        _windows_problem,
+    ),
     ENOS: _Spec(
         EnosCommand,
         TypeAdapter(list[EnosCommand]),
@@ -238,16 +304,20 @@ def parse(provider: str, raw: object) -> list[Record]:
         records: list[Record] = _SPECS[provider].adapter.validate_python(raw)
     except ValidationError as exc:
         raise StoreError(f"{provider} records: {exc}") from exc
+    spec = _SPECS[provider]
     for index, record in enumerate(records):
-        for name, pattern in _SPECS[provider].ids:
+        for name, pattern in spec.ids:
             problem = pattern.check(getattr(record, name))
             if problem is not None:
                 raise StoreError(f"{provider} record {index}: {name}: {problem}")
+        problem = spec.check(record)
+        if problem is not None:
+            raise StoreError(f"{provider} record {index}: {problem}")
     return records
 
 
 def load_seed_file(path: Path) -> dict[str, list[Record]]:
-    """``{"applivery-apple": [...], "applivery-android": [...], "enos": [...]}``, any subset."""
+    """``{"applivery-apple": [...], "applivery-windows": [...], ...}``, any subset of providers."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -257,114 +327,7 @@ def load_seed_file(path: Path) -> dict[str, list[Record]]:
     return {provider: parse(provider, raw) for provider, raw in data.items()}
 
 
-# --- Generation ---------------------------------------------------------------------------
-
-BASE_MS = 1_770_724_800_000  # 2026-02-10T12:00:00Z: generated times lie in the 30 days before
-_MONTH_MS = 30 * 86_400_000
-_UPPER = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
-_ALNUM = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
-_KINDS = ((0.6, 0), (0.7, 1), (0.9, 2), (1.0, 3))  # pending, retrying, ran, failed/canceled
-# What a command has become, per kind (one of the tuple, drawn evenly).
-_APPLE: tuple[tuple[AppleStatus, ...], ...] = (
-    ("Pending",),
-    ("Retrying",),
-    ("Acknowledged",),
-    ("Error", "Canceled"),
-)
-_ANDROID: tuple[tuple[AndroidStatus, ...], ...] = (
-    ("PENDING",),
-    ("PENDING",),
-    ("DONE",),
-    ("FAILED", "CANCELLED"),
-)
-_ENOS: tuple[tuple[EnosState, ...], ...] = ((1,), (1,), (4, 5), (2, 3, 6, 7))
-
-
 def iso(ms: int) -> str:
     """Epoch milliseconds as ``2026-02-10T12:00:00.000Z``."""
     stamp = datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{stamp}.{ms % 1000:03d}Z"
-
-
-class _Generator:
-    def __init__(self, seed: int) -> None:
-        self.rng = random.Random(seed)
-        self.seen: set[str] = set()
-
-    def kind(self) -> int:
-        draw = self.rng.random()
-        return next(kind for bound, kind in _KINDS if draw < bound)
-
-    def unique(self, make: Callable[[], str]) -> str:
-        value = make()
-        while value in self.seen:
-            value = make()
-        self.seen.add(value)
-        return value
-
-    def hex24(self) -> str:
-        return self.unique(lambda: f"{self.rng.getrandbits(96):024x}")
-
-    def word(self, alphabet: str, size: int) -> str:
-        return self.unique(lambda: "".join(self.rng.choices(alphabet, k=size)))
-
-    def device_id(self) -> str:
-        draw = self.rng.random()
-        if draw < 0.5:
-            return self.hex24()
-        return self.word(_UPPER, 12) if draw < 0.8 else self.word("0123456789", 15)  # serial, IMEI
-
-    def times(self, count: int) -> list[int]:
-        return sorted(BASE_MS - self.rng.randrange(_MONTH_MS) for _ in range(count))
-
-    def apple(self, org: str, count: int) -> Iterator[AppleCommand]:
-        user = self.rng.random() < 0.15
-        target_type: TargetType = "deviceUser" if user else "device"
-        target = self.hex24() if user else self.device_id()
-        for sent in self.times(count):
-            status = self.rng.choice(_APPLE[self.kind()])
-            tried, ran = iso(sent + 60_000), status in ("Acknowledged", "Error")
-            yield AppleCommand(
-                org, target_type, target, self.hex24(), status,
-                request_type=self.rng.choice(["DeviceLock", "EraseDevice", "InstallProfile"]),
-                sent_at=iso(sent),
-                received_at=tried if ran else None,
-                tried_at=tried if ran or status == "Retrying" else None,
-                canceled_at=iso(sent + 120_000) if status == "Canceled" else None,
-                num_tries={"Retrying": 2, "Acknowledged": 1, "Error": 1}.get(status, 0),
-            )  # fmt: skip
-
-    def android(self, org: str, count: int) -> Iterator[AndroidCommand]:
-        device = self.device_id()
-        for created in self.times(count):
-            status = self.rng.choice(_ANDROID[self.kind()])
-            updated = created if status == "PENDING" else created + 90_000
-            kind = self.rng.choice(["LOCK", "REBOOT", "RESET_PASSWORD"])
-            command_id = self.hex24()
-            yield AndroidCommand(org, device, command_id, status, kind, iso(created), iso(updated))
-
-    def enos(self, org: str, product_key: str, count: int) -> Iterator[EnosCommand]:
-        asset, device_key = self.word(_ALNUM, 8), self.word(_ALNUM, 10)
-        for created in self.times(count):
-            state = self.rng.choice(_ENOS[self.kind()])
-            name = self.rng.choice(["Int_value", "reboot", "set_mode"])
-            command_id = self.unique(lambda: str(self.rng.randrange(10**18, 10**19)))
-            value = self.rng.randrange(1000) if name == "Int_value" else None
-            yield EnosCommand(
-                org, asset, product_key, device_key, command_id, state, created,
-                command_name=name, tsl_identifier=name, input_data=value,
-            )  # fmt: skip
-
-
-def generate(
-    seed: int, devices: int, per_device: int, applivery_org: str, enos_org: str
-) -> dict[str, list[Record]]:
-    """``devices`` devices per provider with ``per_device`` commands each; same seed, same data."""
-    gen = _Generator(seed)
-    products = [gen.word(_ALNUM, 8) for _ in range(3)]
-    result: dict[str, list[Record]] = {APPLE: [], ANDROID: [], ENOS: []}
-    for index in range(devices):
-        result[APPLE].extend(gen.apple(applivery_org, per_device))
-        result[ANDROID].extend(gen.android(applivery_org, per_device))
-        result[ENOS].extend(gen.enos(enos_org, products[index % 3], per_device))
-    return result
