@@ -15,8 +15,10 @@ import contextlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from countermand import readback
 from countermand.errors import (
     JobStop,
     LeaseLost,
@@ -37,6 +39,7 @@ from countermand.providers import (
     ProviderSpec,
     get_spec,
 )
+from countermand.providers.base import Target
 from countermand.retry import RetryPolicy
 from countermand.runtime import Runtime
 from countermand.store import RUNNABLE, JobMeta, Row
@@ -226,48 +229,53 @@ class ChunkRun:
             return result_of(Outcome.INVALID, mark.attempts, message=str(exc))
         if provider is None:
             return result_of(Outcome.WOULD_CANCEL, mark.attempts)
-        attempts = 0
-        reached = False  # did any attempt get past connecting?
-        call_for = provider.read if self.meta.kind == "poll" else provider.cancel
-
-        async def once() -> CallResult:
-            nonlocal attempts, reached
-            if self.stop.is_set():
-                raise Stopped
-            await pacer.wait_turn(self.nap)
-            attempts += 1
-            try:
-                return await call_for(target)
-            except UnreachableError:
-                raise
-            except TransientError as exc:
-                reached = True
-                if exc.http_status == 429:
-                    await pacer.throttled(exc.retry_after)
-                raise
-
+        tries = Tries()
         try:
-            call = await self.policy.run(once, self.nap)
+            call = await self.policy.run(
+                lambda: self.send(provider, pacer, target, tries), self.nap
+            )
         except Stopped:
-            if not attempts:
+            if not tries.made:
                 raise
             # Stopped between tries: not final, but the calls made are on the books.
-            return TargetResult(None, mark.attempts + attempts, int(time.time()))
+            return TargetResult(None, mark.attempts + tries.made, int(time.time()))
         except UnreachableError as exc:
-            if not reached:
+            if not tries.reached:
                 raise Misconfigured(f"every try failed to connect: {exc.message}") from exc
-            return failed(exc, mark.attempts + attempts)
+            return failed(exc, mark.attempts + tries.made)
         except TransientError as exc:
-            return failed(exc, mark.attempts + attempts)
+            return failed(exc, mark.attempts + tries.made)
+        if self.meta.kind == "cancel" and readback.may_be_ours(call, mark.was_in_flight, target):
+            call = await readback.resolve(provider, pacer, self.policy, self.nap, target, call)
         return TargetResult(
             outcome=call.outcome,
-            attempts=mark.attempts + attempts,
+            attempts=mark.attempts + tries.made,
             updated_at=int(time.time()),
             http_status=call.http_status,
             error_code=call.error_code,
             error_message=call.error_message,
             extra=call.extra,
         )
+
+    async def send(
+        self, provider: Provider, pacer: Pacer, target: Target, tries: Tries
+    ) -> CallResult:
+        """One try: wait for the tenant's slot, call, share a 429 with every worker."""
+        if self.stop.is_set():
+            raise Stopped
+        await pacer.wait_turn(self.nap)
+        tries.made += 1
+        try:
+            if self.meta.kind == "poll":
+                return await provider.read(target)
+            return await provider.cancel(target)
+        except UnreachableError:
+            raise
+        except TransientError as exc:
+            tries.reached = True
+            if exc.http_status == 429:
+                await pacer.throttled(exc.retry_after)
+            raise
 
     async def nap(self, delay: float) -> None:
         """Sleep, unless the job stops first (short naps just sleep: cheaper, and the stop is
@@ -290,6 +298,12 @@ class ChunkRun:
             await self.rt.store.transition(
                 self.meta.job_id, stop.status, RUNNABLE, reason=stop.reason, detail=detail
             )
+
+
+@dataclass
+class Tries:
+    made: int = 0
+    reached: bool = False  # did any try get past connecting?
 
 
 def result_of(outcome: Outcome, attempts: int, message: str | None = None) -> TargetResult:

@@ -48,8 +48,7 @@ class SimulatorProcess:
         self.client.wait_ready(30)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+        stop_process(self.proc, timeout=10)  # type: ignore[arg-type]
         self.log.close()
 
 
