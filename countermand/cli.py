@@ -119,6 +119,9 @@ def submit(
     abort_min: Annotated[
         int, typer.Option("--abort-min", help="answers needed before --abort-at applies")
     ] = 1,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="read canceled commands back after a short delay")
+    ] = False,
 ) -> None:
     """Queue a cancel job: prints the job id (or, with --json, the status object)."""
     start_job(
@@ -135,6 +138,7 @@ def submit(
             auto_retry=auto_retry,
             abort_at=abort_at,
             abort_min=abort_min,
+            verify=verify,
         ),
     )
 

@@ -36,7 +36,7 @@ from countermand.settings import get_settings
 from countermand.simulator import SimulatorClient
 from countermand.store import Store, redis_client
 
-DEVICES = 400  # per provider, 3 commands each: 3,600 commands
+DEVICES = 400  # per provider, 3 commands each: 3,600 commands to cancel (plus Windows batches)
 RATE = 400.0
 ORGS = {"applivery-apple": "acme-corp", "applivery-android": "acme-corp", "enos": "o15541858646501"}
 
@@ -195,7 +195,7 @@ def run_demo(console: Console, folder: Path | None = None) -> int:
         with child(sim_args, folder / "simulator.log", env):
             sim = SimulatorClient(sim_url)
             sim.wait_ready(30)
-            console.print(f"Simulator: {sim_url}, {3 * DEVICES * 3} commands seeded")
+            console.print(f"Simulator: {sim_url}, {DEVICES} devices per provider seeded")
             files = build_inputs(sim, folder, random.Random(7))
             worker_log = folder / "worker.log"
             with child([*python, "worker", "--concurrency", "2"], worker_log, env) as worker:

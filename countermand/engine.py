@@ -121,24 +121,7 @@ class ChunkRun:
             self.stop.clear()  # 'continue': the job was resumed while this owner was stopping
 
     def make_provider(self) -> Provider:
-        settings = self.rt.settings
-        base_url = self.spec.base_url(settings)
-        if not base_url:
-            raise Misconfigured(f"no base URL configured for {self.spec.name} on this worker")
-        try:
-            credential = self.rt.credentials.require(self.spec.vendor, self.meta.org)
-        except UsageError as exc:
-            raise Unauthorized(f"on this worker: {exc}") from exc
-        context = ProviderContext(
-            session=self.rt.session,
-            org=self.meta.org,
-            base_url=base_url,
-            credential=credential,
-            timeout=self.rt.timeout,
-            token_margin=settings.token_refresh_margin,
-            shared=self.rt.shared,
-        )
-        return self.spec.make(context)
+        return provider_for(self.rt, self.meta)
 
     async def one_pass(self, provider: Provider | None, rows: Sequence[Row]) -> bool:
         """Send every non-final target once through the policy; True if all are final now.
@@ -298,6 +281,29 @@ class ChunkRun:
             await self.rt.store.transition(
                 self.meta.job_id, stop.status, RUNNABLE, reason=stop.reason, detail=detail
             )
+
+
+def provider_for(rt: Runtime, meta: JobMeta) -> Provider:
+    """The job's provider on this worker: its base URL, the org's credential, the process's
+    session. Raises ``JobStop`` when either is missing here."""
+    spec = get_spec(meta.provider)
+    base_url = spec.base_url(rt.settings)
+    if not base_url:
+        raise Misconfigured(f"no base URL configured for {spec.name} on this worker")
+    try:
+        credential = rt.credentials.require(spec.vendor, meta.org)
+    except UsageError as exc:
+        raise Unauthorized(f"on this worker: {exc}") from exc
+    context = ProviderContext(
+        session=rt.session,
+        org=meta.org,
+        base_url=base_url,
+        credential=credential,
+        timeout=rt.timeout,
+        token_margin=rt.settings.token_refresh_margin,
+        shared=rt.shared,
+    )
+    return spec.make(context)
 
 
 @dataclass

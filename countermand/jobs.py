@@ -34,6 +34,7 @@ class SubmitRequest:
     auto_retry: int = 0  # --auto-retry N: rounds of the failed targets, scheduled
     abort_at: float | None = None  # --abort-at PCT
     abort_min: int = 1  # --abort-min N
+    verify: bool = False  # --verify: read canceled commands back
 
 
 def new_job_id() -> str:
@@ -51,6 +52,10 @@ def check_request(request: SubmitRequest, settings: Settings, creds: CredentialS
     spec = request.spec
     if request.kind == "cancel" and not spec.can_cancel:
         raise UsageError(f"{spec.name} has no cancel: poll its commands (countermand poll)")
+    if request.verify and (request.kind != "cancel" or request.dry_run):
+        raise UsageError(
+            "--verify reads back what a cancel job canceled: not with a poll or a dry run"
+        )
     if request.kind == "poll" and request.dry_run:
         raise UsageError("a poll changes nothing: --dry-run is for cancel jobs")
     if problem := spec.org_pattern.check(request.org):
@@ -107,6 +112,8 @@ async def submit(
         retry_delay=settings.retry_round_delay,
         abort_at=request.abort_at,
         abort_min=request.abort_min,
+        verify=request.verify,
+        verify_delay=settings.verify_delay,
     )
     expire_at_ms = int((time.time() + settings.retention_seconds) * 1000)
     chunk_no, index = 0, 0

@@ -9,12 +9,15 @@ cm:jobs                        zset    job id -> created_at (``jobs`` lists newe
 cm:jobs:active                 set     ids of queued/running jobs (the reclaimer scans these)
 cm:reclaim                     string  lock: one reclaimer pass per interval across all hosts
 cm:retry:due                   zset    job id -> when its next --auto-retry round is due
+cm:verify:due                  zset    job id -> when its --verify reads are due
 cm:redbeat:*                   -       Celery beat schedule and its lock (RedBeat)
 cm:job:{id}                    hash    job meta, status, counters (``n:<code>``, ``done``)
 cm:job:{id}:in:<chunk>         string  the chunk's input rows, compact JSON
 cm:job:{id}:res:<bucket>       hash    target index -> encoded result (``BUCKET`` per hash)
 cm:job:{id}:open               set     chunks with targets not yet final
 cm:job:{id}:failed             set     indices of targets whose outcome is ``failed``
+cm:job:{id}:verify             set     indices of targets awaiting a --verify read
+cm:job:{id}:verifier           string  lock: one verify pass of the job at a time
 cm:job:{id}:leases             zset    chunk -> lease expiry (ms, Redis clock)
 cm:job:{id}:owners             hash    chunk -> owner token of the lease
 cm:job:{id}:dedup:<n>          set     64-bit row hashes, only while ``submit`` runs
@@ -40,6 +43,7 @@ JOBS = f"{PREFIX}:jobs"
 ACTIVE = f"{PREFIX}:jobs:active"
 RECLAIM_LOCK = f"{PREFIX}:reclaim"
 RETRY_DUE = f"{PREFIX}:retry:due"  # also named in lua/_lib.lua
+VERIFY_DUE = f"{PREFIX}:verify:due"  # also named in lua/_lib.lua
 REDBEAT_PREFIX = f"{PREFIX}:redbeat:"
 
 # Results are kept in small hashes of BUCKET targets: under Redis's default
@@ -72,6 +76,14 @@ def failed(job_id: str) -> str:
     return f"{job(job_id)}:failed"
 
 
+def to_verify(job_id: str) -> str:
+    return f"{job(job_id)}:verify"
+
+
+def verifier(job_id: str) -> str:
+    return f"{job(job_id)}:verifier"
+
+
 def leases(job_id: str) -> str:
     return f"{job(job_id)}:leases"
 
@@ -99,7 +111,7 @@ def job_rate(job_id: str) -> str:
 def all_job_keys(job_id: str, chunks: int, total: int) -> list[str]:
     """Every key a job of ``chunks`` chunks and ``total`` targets may have written."""
     names = [job(job_id), open_chunks(job_id), leases(job_id), owners(job_id), job_rate(job_id)]
-    names.append(failed(job_id))
+    names += [failed(job_id), to_verify(job_id), verifier(job_id)]
     names += [chunk_input(job_id, c) for c in range(chunks)]
     names += [results(job_id, b) for b in range(bucket_of(max(total - 1, 0)) + 1)]
     return names

@@ -128,7 +128,7 @@ async def reclaim_expired(store: Store, per_job: int = 500) -> list[tuple[str, i
     return [(str(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
 
 
-async def reclaim_once(store: Store, interval: float) -> list[tuple[str, int]]:
-    """One reclaim pass if no other process ran one in the last ``interval`` seconds."""
+async def take_reclaim_turn(store: Store, interval: float) -> bool:
+    """True for at most one process across all hosts per ``interval`` seconds."""
     took = await store.redis.set(keys.RECLAIM_LOCK, "1", nx=True, px=max(1, int(interval * 1000)))
-    return await reclaim_expired(store) if took else []
+    return bool(took)

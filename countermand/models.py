@@ -151,6 +151,7 @@ class JobInfo(BaseModel):
     next_retry_at: float | None = None
     abort_at: float | None = None
     abort_min: int | None = None
+    verify: bool = False  # --verify: canceled and cancel_requested are read back
     limiter: dict[str, Any] | None = None  # the tenant's effective rate and hold (status only)
 
     @property

@@ -49,7 +49,7 @@ async def resolve(
     status = read.extra.get("status")
     if read.outcome is Outcome.CANCELED:
         extra = {**call.extra, "status": status, "resolved": "canceled by an earlier attempt"}
-        return CallResult(Outcome.CANCELED, call.http_status, None, None, extra)
+        return CallResult(Outcome.CANCELED, read.http_status, None, None, extra)
     return CallResult(
         call.outcome, call.http_status, call.error_code, call.error_message,
         {**call.extra, "status": status},

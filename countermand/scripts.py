@@ -23,8 +23,9 @@ NAMES = (
     "retry",
     "throttle",
     "transition",
+    "verify",
 )
-_USES_LIB = frozenset({"begin", "record", "finalize", "transition", "retry"})
+_USES_LIB = frozenset({"begin", "record", "finalize", "transition", "retry", "verify"})
 
 
 @cache
@@ -56,3 +57,4 @@ class Scripts:
     retry: Any
     throttle: Any
     transition: Any
+    verify: Any

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
         60.0, ge=0, le=86_400, description="--auto-retry: delay before round 1, doubling"
     )
     retry_sweep_interval: float = Field(30.0, ge=0.1, le=3_600)
+    verify_delay: float = Field(
+        30.0, ge=0, le=86_400, description="--verify: seconds between a cancel and its read"
+    )
     http_timeout: float = Field(30.0, gt=0, le=600)
     connect_timeout: float = Field(10.0, gt=0, le=120)
     token_refresh_margin: float = Field(300.0, ge=0, le=3_600)

@@ -83,6 +83,8 @@ class Store:
         retry_delay: float = 60.0,
         abort_at: float | None = None,
         abort_min: int = 1,
+        verify: bool = False,
+        verify_delay: float = 30.0,
     ) -> None:
         now = time.time()
         expire_at_ms = int((now + retention_s) * 1000)
@@ -109,6 +111,8 @@ class Store:
             "retry_delay": retry_delay,
             "abort_at": "" if abort_at is None else abort_at,
             "abort_min": abort_min,
+            "verify": int(verify),
+            "verify_delay": verify_delay,
         }
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.job(job_id), mapping=cast(dict[Any, Any], meta))
@@ -339,6 +343,7 @@ def job_info(job_id: str, raw: dict[str, str]) -> JobInfo:
         next_retry_at=number("next_retry_at"),
         abort_at=number("abort_at"),
         abort_min=int(raw["abort_min"]) if raw.get("abort_at") else None,
+        verify=raw.get("verify") == "1",
     )
 
 

@@ -31,6 +31,7 @@ FAST = {
     "BATCH_SIZE": "20",
     "RETRY_SWEEP_INTERVAL": "0.5",
     "RETRY_ROUND_DELAY": "0.3",
+    "VERIFY_DELAY": "0.3",
 }
 
 

@@ -79,7 +79,7 @@ def test_report_columns_and_order(
     rows = list(csv.reader(io.StringIO(out.read_text())))
     assert rows[0] == [
         "target_id", "command_id", "target_type", "outcome", "http_status", "error_code",
-        "error_message", "attempts", "updated_at", "vendor_status",
+        "error_message", "attempts", "updated_at", "vendor_status", "verified",
     ]  # fmt: skip
     assert [r[1] for r in rows[1:]] == [r[1] for r in sc.rows]
     assert [r[3] for r in rows[1:]] == sc.expected

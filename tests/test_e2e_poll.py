@@ -103,3 +103,38 @@ def test_redelivery_race_reads_back_a_cancel_that_took(
     mine = [c for c in log if c["tenant"] == f"applivery:{sc.org}"]
     assert [c["route"] for c in mine if c["route"] == "apple.get"] == ["apple.get"]
     assert any(c["code"] == 5106 for c in mine)  # the redelivered cancel heard "too late"
+
+
+def test_verify_turns_android_cancel_requested_into_the_final_state(
+    env: dict[str, str], sim: SimulatorProcess, worker: WorkerProcess, tmp_path: Path
+) -> None:
+    from tests.scenarios import android
+
+    sc = android(f"org-{secrets.token_hex(4)}", pending=20, done=2, missing=1)
+    sim.client.add_commands(sc.provider, sc.records)
+    sim.client.config(android_cancel_done_rate=0.5)  # Google finishes some operations anyway
+    try:
+        path = write_input(tmp_path, sc)
+        done = cli(env, "submit", sc.provider, str(path), "--org", sc.org, "--verify", "--wait",
+                   "--json")  # fmt: skip
+    finally:
+        sim.client.config(android_cancel_done_rate=0.0)
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert info["status"] == "completed" and info["verify"] is True
+    records = report(env, info["job_id"])
+    assert_books_exact(info, records)
+    truth = {
+        (r["device_id"], r["command_id"]): r["status"] for r in sim.client.commands(sc.provider)
+    }
+    finished_anyway = 0
+    for row, expected, record in zip(sc.rows, sc.expected, records, strict=True):
+        if expected != "cancel_requested":
+            assert record["outcome"] == expected
+            continue
+        state = truth[(row[0], row[1])]
+        assert record["outcome"] == {"CANCELLED": "canceled", "DONE": "not_pending"}[state]
+        assert record["verified"] == {"CANCELLED": "canceled", "DONE": "done"}[state]
+        finished_anyway += state == "DONE"
+    assert 0 < finished_anyway < 20
+    assert info["counts"]["cancel_requested"] == 0

@@ -18,7 +18,9 @@ from schedules import beat_schedule
 def make_app() -> Celery:
     settings = get_settings()
     app = Celery(
-        "countermand", broker=settings.redis_url, include=["tasks.chunks", "tasks.retries"]
+        "countermand",
+        broker=settings.redis_url,
+        include=["tasks.chunks", "tasks.retries", "tasks.verify"],
     )
     app.conf.update(
         task_acks_late=True,

@@ -18,9 +18,10 @@ from typing import Any, TypeVar
 
 import uvloop
 
-from countermand.ledger import reclaim_once
+from countermand.ledger import reclaim_expired, take_reclaim_turn
 from countermand.runtime import Runtime
 from countermand.settings import get_settings
+from countermand.verify import verifications_due
 
 T = TypeVar("T")
 log = logging.getLogger("countermand.worker")
@@ -57,7 +58,10 @@ class _Process:
     background: Future[None] | None = None
 
 
-def start(dispatch: Callable[[str, Sequence[int]], None]) -> None:
+def start(
+    dispatch: Callable[[str, Sequence[int]], None],
+    dispatch_verify: Callable[[Sequence[str]], None],
+) -> None:
     """Open this process's loop and Runtime, and start its reclaimer."""
     if _Process.thread is not None:
         return
@@ -65,7 +69,9 @@ def start(dispatch: Callable[[str, Sequence[int]], None]) -> None:
     thread.start()
     _Process.thread = thread
     _Process.runtime = thread.run(Runtime.open(get_settings()))
-    _Process.background = thread.submit(_reclaim_forever(_Process.runtime, dispatch))
+    _Process.background = thread.submit(
+        _reclaim_forever(_Process.runtime, dispatch, dispatch_verify)
+    )
 
 
 def stop() -> None:
@@ -90,16 +96,25 @@ def run(coro_factory: Callable[[Runtime], Coroutine[Any, Any, T]]) -> T:
     return _Process.thread.run(coro_factory(_Process.runtime))
 
 
-async def _reclaim_forever(rt: Runtime, dispatch: Callable[[str, Sequence[int]], None]) -> None:
+async def _reclaim_forever(
+    rt: Runtime,
+    dispatch: Callable[[str, Sequence[int]], None],
+    dispatch_verify: Callable[[Sequence[str]], None],
+) -> None:
     """Every ``reclaim_interval``: at most one process across all hosts re-dispatches chunks
-    whose lease expired (their owner or its whole host died)."""
+    whose lease expired (their owner or its whole host died), and starts the --verify reads
+    that are due (a verify task whose worker died is due again, see countermand.verify)."""
     interval = rt.settings.reclaim_interval
     while True:
         await asyncio.sleep(interval)
         try:
-            for job_id, chunk in await reclaim_once(rt.store, interval):
+            if not await take_reclaim_turn(rt.store, interval):
+                continue
+            for job_id, chunk in await reclaim_expired(rt.store):
                 log.warning("job %s chunk %s: lease expired, dispatching again", job_id, chunk)
                 await asyncio.to_thread(dispatch, job_id, [chunk])
+            if due := await verifications_due(rt):
+                await asyncio.to_thread(dispatch_verify, due)
         except asyncio.CancelledError:
             raise
         except Exception:  # keep reclaiming after a Redis hiccup; the next pass retries

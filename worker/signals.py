@@ -37,9 +37,10 @@ def _refuse_other_pools(sender: Any = None, **_: Any) -> None:
 
 @worker_process_init.connect
 def _start_process(**_: Any) -> None:
-    from tasks.chunks import dispatch  # the task module imports this app: import it late
+    from tasks.chunks import dispatch  # the task modules import this app: import them late
+    from tasks.verify import dispatch_verify
 
-    bridge.start(dispatch)
+    bridge.start(dispatch, dispatch_verify)
 
 
 @worker_process_shutdown.connect

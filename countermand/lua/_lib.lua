@@ -11,6 +11,10 @@ local function retry_due_key()
   return 'cm:retry:due'
 end
 
+local function verify_due_key()
+  return 'cm:verify:due'
+end
+
 local function now_seconds()
   return tonumber(redis.call('TIME')[1])
 end
@@ -20,6 +24,7 @@ end
 local function maybe_complete(meta, active, job_id)
   local f = redis.call('HMGET', meta, 'total', 'done', 'loaded', 'status')
   local status = f[4]
+  if redis.call('SCARD', meta .. ':verify') > 0 then return 0 end  -- reads still to come
   if f[3] == '1' and tonumber(f[2] or '0') >= tonumber(f[1] or '0')
       and (status == 'running' or status == 'queued' or status == 'paused') then
     local now = now_seconds()

@@ -8,6 +8,8 @@
 if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return {-1, 0} end
 local counted = 0
 local touched = {}
+local verify = redis.call('HGET', KEYS[1], 'verify') == '1'
+local to_verify = 0
 local bucket, base = tonumber(ARGV[5]), tonumber(ARGV[6])
 for index, value in string.gmatch(ARGV[7], '([^\t\n]+)\t([^\n]+)') do
   local key = KEYS[5 + math.floor(tonumber(index) / bucket) - base]
@@ -19,6 +21,9 @@ for index, value in string.gmatch(ARGV[7], '([^\t\n]+)\t([^\n]+)') do
       redis.call('HINCRBY', KEYS[1], 'n:' .. code, 1)
       counted = counted + 1
       if code == 'f' then redis.call('SADD', KEYS[4], index) end
+      if verify and (code == 'c' or code == 'r') then
+        to_verify = to_verify + redis.call('SADD', KEYS[1] .. ':verify', index)
+      end
     end
   end
 end
@@ -28,6 +33,11 @@ if counted > 0 then
   redis.call('HSET', KEYS[1], 'updated_at', now_seconds())
 end
 if counted > 0 then redis.call('PEXPIREAT', KEYS[4], ARGV[3]) end
+if to_verify > 0 then
+  redis.call('PEXPIREAT', KEYS[1] .. ':verify', ARGV[3])
+  local delay = tonumber(redis.call('HGET', KEYS[1], 'verify_delay') or '30')
+  redis.call('ZADD', verify_due_key(), 'NX', now_seconds() + delay, ARGV[4])
+end
 local completed = maybe_complete(KEYS[1], KEYS[3], ARGV[4])
 if completed == 0 then maybe_abort(KEYS[1], KEYS[3], ARGV[4]) end
 return {1, completed}

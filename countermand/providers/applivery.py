@@ -34,7 +34,7 @@ class AppliveryBase:
 
     vendor = APPLIVERY
     org_pattern: IdPattern = APPLIVERY_ORG
-    extra_columns: Sequence[str] = ("vendor_status",)
+    extra_columns: Sequence[str] = ("vendor_status", "verified")
     columns: Sequence[Column] = ()
     can_cancel = True
 
@@ -48,7 +48,7 @@ class AppliveryBase:
         return validate_columns(self.columns, row)
 
     def report_extra(self, extra: Mapping[str, Any]) -> list[str]:
-        return [str(extra.get("status") or "")]
+        return [str(extra.get("status") or ""), str(extra.get("verified") or "")]
 
 
 class AppliveryClient:

@@ -45,7 +45,12 @@ class EnosSpec:
         Column("device_key", ENOS_ID, required=False),
         Column("command_id", ENOS_ID, required=False),
     )
-    extra_columns: Sequence[str] = ("canceled_count", "canceled_command_ids", "vendor_status")
+    extra_columns: Sequence[str] = (
+        "canceled_count",
+        "canceled_command_ids",
+        "vendor_status",
+        "verified",
+    )
     can_cancel = True
 
     def base_url(self, settings: Any) -> str | None:
@@ -75,6 +80,7 @@ class EnosSpec:
             str(extra["n"]) if "n" in extra else "",
             ";".join(map(str, ids)),
             str(extra.get("status") or ""),
+            str(extra.get("verified") or ""),
         ]
 
     def make(self, context: ProviderContext) -> Provider:
