@@ -114,7 +114,8 @@ def _enos_rows(sim: SimulatorClient, rng: random.Random) -> list[list[str]]:
     rows = [[c["asset_id"], "", "", c["command_id"]] for c in commands[: len(commands) // 2]]
     devices = {c["asset_id"]: c for c in commands[len(commands) // 2 :]}
     rows += [["", c["product_key"], c["device_key"], ""] for c in devices.values()]  # device-wide
-    rows += [[f"missing{rng.randrange(10**6)}", "", "", ""] for _ in range(20)]
+    rows += [[f"missing{rng.randrange(10**6)}", "", "", str(rng.randrange(10**18, 10**19))]
+             for _ in range(20)]  # fmt: skip
     rows += [["asset with spaces", "", "", ""]]
     return rows
 

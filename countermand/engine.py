@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +81,13 @@ class ChunkRun:
         self.stop = asyncio.Event()
         self.lost = False
         self.policy = RetryPolicy.from_settings(rt.settings)
+        self.pacer = rt.limiter.pacer(
+            self.spec.vendor,
+            meta.org,
+            rt.settings.tenant_limit(self.spec.vendor, meta.org),
+            meta.job_id,
+            meta.rate,
+        )
 
     @contextlib.asynccontextmanager
     async def heartbeat(self, ttl_ms: int) -> AsyncIterator[None]:
@@ -121,7 +128,7 @@ class ChunkRun:
             self.stop.clear()  # 'continue': the job was resumed while this owner was stopping
 
     def make_provider(self) -> Provider:
-        return provider_for(self.rt, self.meta)
+        return provider_for(self.rt, self.meta, pace=lambda: self.pacer.wait_turn(self.nap))
 
     async def one_pass(self, provider: Provider | None, rows: Sequence[Row]) -> bool:
         """Send every non-final target once through the policy; True if all are final now.
@@ -134,13 +141,7 @@ class ChunkRun:
         recorder = Recorder(self.ledger, settings.batch_size)
         queue: asyncio.Queue[tuple[int, Row, Mark] | None] = asyncio.Queue()
         room = asyncio.Event()
-        pacer = self.rt.limiter.pacer(
-            self.spec.vendor,
-            self.meta.org,
-            settings.tenant_limit(self.spec.vendor, self.meta.org),
-            self.meta.job_id,
-            self.meta.rate,
-        )
+        pacer = self.pacer
 
         async def lane() -> None:
             while (item := await queue.get()) is not None:
@@ -283,7 +284,9 @@ class ChunkRun:
             )
 
 
-def provider_for(rt: Runtime, meta: JobMeta) -> Provider:
+def provider_for(
+    rt: Runtime, meta: JobMeta, pace: Callable[[], Awaitable[None]] | None = None
+) -> Provider:
     """The job's provider on this worker: its base URL, the org's credential, the process's
     session. Raises ``JobStop`` when either is missing here."""
     spec = get_spec(meta.provider)
@@ -302,6 +305,8 @@ def provider_for(rt: Runtime, meta: JobMeta) -> Provider:
         timeout=rt.timeout,
         token_margin=rt.settings.token_refresh_margin,
         shared=rt.shared,
+        pace=pace,
+        job_created_ms=int(meta.created_at * 1000),
     )
     return spec.make(context)
 

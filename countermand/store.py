@@ -47,6 +47,7 @@ class JobMeta:
     expire_at_ms: int
     columns: list[str]
     kind: str = "cancel"
+    created_at: float = 0.0
 
 
 def redis_client(url: str) -> Redis:
@@ -196,6 +197,7 @@ class Store:
             expire_at_ms=int(raw["expire_at"]),
             columns=json.loads(raw["columns"]),
             kind=raw.get("kind", "cancel"),
+            created_at=float(raw["created_at"]),
         )
 
     async def info(self, job_id: str) -> JobInfo:

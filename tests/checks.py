@@ -108,6 +108,8 @@ def assert_matches_truth(
         if expected == "invalid":
             assert outcome == "invalid", (row, record)
             continue
+        if sc.provider == "enos" and not dict(zip(sc.header, row, strict=True))["command_id"]:
+            continue  # device-wide: a search, then cancels by id (tests/test_providers.py)
         seq = calls[call_key(sc, row)]
         assert seq, f"target {row} was never called"
         last = answer_outcome(seq[-1], sc.provider)

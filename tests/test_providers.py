@@ -33,7 +33,9 @@ class Sim:
     session: aiohttp.ClientSession
     app: Any
 
-    def context(self, org: str, credential: Credential, base: str | None = None) -> ProviderContext:
+    def context(
+        self, org: str, credential: Credential, base: str | None = None, created: int | None = None
+    ) -> ProviderContext:
         return ProviderContext(
             session=self.session,
             org=org,
@@ -41,6 +43,7 @@ class Sim:
             credential=credential,
             timeout=aiohttp.ClientTimeout(total=3),
             shared={},
+            job_created_ms=created,
         )
 
     def seed(self, provider: str, records: list[dict[str, Any]]) -> None:
@@ -195,3 +198,25 @@ def test_5xx_is_transient() -> None:
         assert info.value.http_status == 503
 
     with_sim(body, error_rate=1.0)
+
+
+def test_enos_device_wide_repeat_cancels_nothing_queued_after_the_job() -> None:
+    async def body(sim: Sim) -> None:
+        sc = enos("o1")
+        sim.seed("enos", sc.records)
+        asset = sc.rows[4][0]
+        submitted = 1_800_000_000_000
+        later = {**next(r for r in sc.records if r["asset_id"] == asset),
+                 "command_id": "1999999999999999999", "create_time": submitted + 1}  # fmt: skip
+        sim.seed("enos", [later])
+        made = get_spec("enos").make(sim.context("o1", KEYS, created=submitted))
+        first = await made.cancel({"asset_id": asset})
+        again = await made.cancel({"asset_id": asset})  # a redelivered chunk
+        assert first.outcome is Outcome.CANCELED and first.extra["n"] == 2
+        assert "1999999999999999999" not in first.extra["ids"]
+        assert again.outcome is Outcome.NOTHING_PENDING
+        store = sim.app[SIMULATOR].store
+        cached = [r for r in store.enos if r.command_id == "1999999999999999999"]
+        assert [r.state for r in cached] == [1]
+
+    with_sim(body)

@@ -12,7 +12,7 @@ A provider family has two halves:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -56,6 +56,12 @@ class ProviderContext:
     timeout: aiohttp.ClientTimeout
     token_margin: float = 300.0  # renew cached tokens this many seconds before they expire
     shared: dict[Any, Any] = field(default_factory=dict)  # per-process caches (EnOS tokens)
+    # Waits for the tenant's next slot: a provider that needs more than one request for one
+    # target (EnOS device-wide cancel) awaits it before each request after the first.
+    pace: Callable[[], Awaitable[None]] | None = None
+    # When the job was submitted (epoch ms): a device-wide EnOS cancel only cancels commands
+    # created before it, so a repeat never reaches commands queued later.
+    job_created_ms: int | None = None
 
 
 class Provider(Protocol):

@@ -11,6 +11,7 @@ Auth is EnOS API Management's access token and per-request signature (``enos_aut
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,6 +34,13 @@ from countermand.providers.enos_auth import TokenSource, signed_headers, url_wit
 from countermand.providers.http import Response, exchange
 
 SERVICE = "/connect-service/v2.1/commands"
+SEARCH_PAGE = 100
+MAX_SEARCH_PAGES = 100  # a device caches at most 50 commands: one page is the norm
+DEVICE_PARAMS = (
+    ("asset_id", "assetId"),
+    ("product_key", "productKey"),
+    ("device_key", "deviceKey"),
+)
 
 
 class EnosSpec:
@@ -96,13 +104,10 @@ class EnosProvider:
         self._tokens = TokenSource.shared(context)
 
     async def cancel(self, target: Target) -> CallResult:
+        if "command_id" not in target:
+            return await self.cancel_device(target)
         params = {"action": "cancel", "orgId": self._ctx.org}
-        for column, name in (
-            ("asset_id", "assetId"),
-            ("product_key", "productKey"),
-            ("device_key", "deviceKey"),
-            ("command_id", "commandId"),
-        ):
+        for column, name in (*DEVICE_PARAMS, ("command_id", "commandId")):
             if column in target:
                 params[name] = target[column]
         data = await self._call("POST", params)
@@ -114,6 +119,56 @@ class EnosProvider:
             return CallResult(Outcome.NOTHING_PENDING, http_status=200)
         ids = [str(item.get("commandId")) for item in data if isinstance(item, dict)]
         return CallResult(Outcome.CANCELED, http_status=200, extra={"n": len(data), "ids": ids})
+
+    async def cancel_device(self, target: Target) -> CallResult:
+        """Every cached command of a device, by id: the ids come from a search for commands
+        cached (state 1) and created before the job was submitted, so a repeat (a redelivered
+        chunk) cancels nothing queued later, and the report lists exactly what was canceled.
+        EnOS's own device-wide cancel (no commandId) would also cancel commands queued after
+        our first try."""
+        found = await self.cached_commands(target)
+        if isinstance(found, CallResult):
+            return found
+        canceled: list[str] = []
+        for command_id in found:
+            if self._ctx.pace is not None:
+                await self._ctx.pace()
+            result = await self.cancel({**target, "command_id": command_id})
+            if result.outcome is Outcome.CANCELED:
+                canceled += result.extra.get("ids", [])
+        if not canceled:
+            return CallResult(Outcome.NOTHING_PENDING, http_status=200)
+        return CallResult(
+            Outcome.CANCELED, http_status=200, extra={"n": len(canceled), "ids": canceled}
+        )
+
+    async def cached_commands(self, target: Target) -> list[str] | CallResult:
+        """Ids of the device's cached (state 1) commands: ``action=search``, every page."""
+        if any("'" in target[column] for column, _ in DEVICE_PARAMS if column in target):
+            return CallResult(Outcome.REJECTED, error_message="cannot search an id with a quote")
+        conditions = [f"{name} = '{target[column]}'" for column, name in DEVICE_PARAMS
+                      if column in target] + ["state = 1"]  # fmt: skip
+        if self._ctx.job_created_ms is not None:
+            conditions.append(f"createTime < {self._ctx.job_created_ms}")
+        params = {"action": "search", "orgId": self._ctx.org}
+        ids: list[str] = []
+        for page in range(1, MAX_SEARCH_PAGES + 1):
+            if page > 1 and self._ctx.pace is not None:
+                await self._ctx.pace()
+            body = json.dumps(
+                {"expression": " and ".join(conditions),
+                 "pagination": {"pageNo": page, "pageSize": SEARCH_PAGE}},
+                separators=(",", ":"),
+            ).encode()  # fmt: skip
+            data = await self._call("POST", params, body)
+            if isinstance(data, CallResult):
+                return data
+            if not isinstance(data, list):
+                raise Misconfigured(f"EnOS search answered data={data!r}, expected a list")
+            ids += [str(c["commandId"]) for c in data if isinstance(c, dict) and "commandId" in c]
+            if len(data) < SEARCH_PAGE:
+                return ids
+        raise Misconfigured(f"EnOS search: more than {MAX_SEARCH_PAGES} pages for one device")
 
     async def read(self, target: Target) -> CallResult:
         """``action=get`` by command id; the command's ``state`` through states.ENOS."""
