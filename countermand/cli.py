@@ -20,6 +20,7 @@ import typer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rich.console import Console
+from rich.markup import escape
 
 from countermand import jobs
 from countermand.credentials import CredentialStore
@@ -42,7 +43,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 app.command("simulator", help="Run the bundled API simulator (Applivery and EnOS).")(simulator)
 
 
@@ -66,13 +67,13 @@ def _run(body: Callable[[Store], Awaitable[T]]) -> T:
     try:
         return asyncio.run(main())
     except StoreUnavailable as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(3) from exc
     except (RedisConnectionError, RedisTimeoutError) as exc:
-        err.print(f"[red]error:[/red] lost Redis at {settings.redis_url}: {exc}")
+        err.print(f"[red]error:[/red] lost Redis at {settings.redis_url}: {escape(str(exc))}")
         raise typer.Exit(3) from exc
     except CountermandError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
 
 
@@ -180,12 +181,14 @@ def start_job(
         jobs.check_request(request, settings, CredentialStore(settings))
         stream = open_input(file)
     except CountermandError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
 
     async def body(store: Store) -> JobInfo:
         with stream:
-            rows = read_rows(file, stream, spec, lambda m: err.print(f"[yellow]warning:[/] {m}"))
+            rows = read_rows(
+                file, stream, spec, lambda m: err.print(f"[yellow]warning:[/] {escape(m)}")
+            )
             job_id = await jobs.submit(store, settings, request, rows, _dispatch)
         if not as_json:
             sys.stdout.write(job_id + "\n")
@@ -283,6 +286,42 @@ def retry(
         _print_json(status_object(info))
 
 
+cleanup_app = typer.Typer(help="Stale-command cleanup policies (COUNTERMAND_POLICIES_FILE).")
+app.add_typer(cleanup_app, name="cleanup")
+
+
+@cleanup_app.command("run")
+def cleanup_run(
+    policy: Annotated[str, typer.Argument(help="the policy's name in the policies file")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="find, cancel nothing")] = False,
+    wait: WaitOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run one policy now: find its stale commands, cancel them as an ordinary job."""
+    from countermand.cleanup import policy_named, run_policy
+    from countermand.runtime import Runtime
+
+    settings = get_settings()
+
+    async def body(store: Store) -> JobInfo:
+        rt = await Runtime.open(settings)
+        try:
+            found = policy_named(settings.policies_file, policy)
+            job_id = await run_policy(rt, found, _dispatch, dry_run=dry_run or None)
+        finally:
+            await rt.close()
+        if not as_json:
+            sys.stdout.write(job_id + "\n")
+            sys.stdout.flush()
+        return await (follow(store, job_id, err) if wait else store.info(job_id))
+
+    info = _run(body)
+    if as_json:
+        _print_json(status_object(info))
+    if wait and info.status in (JobStatus.PAUSED, JobStatus.ABORTED):
+        raise typer.Exit(1)
+
+
 @app.command()
 def pause(job: str) -> None:
     """Stop sending; targets not yet final stay remaining."""
@@ -322,7 +361,7 @@ def worker(ctx: typer.Context) -> None:
     try:
         argv = worker_argv(list(ctx.args))
     except UsageError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     from worker.app import app as celery_app
 

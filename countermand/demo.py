@@ -24,6 +24,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from countermand import jobs
 from countermand.inputs import open_input, read_rows
@@ -133,7 +134,9 @@ async def run_jobs(
             spec = get_spec(provider)
             request = jobs.SubmitRequest(spec, ORGS[provider], rate=RATE, name=f"demo {provider}")
             with open_input(str(path)) as stream:
-                rows = read_rows(str(path), stream, spec, lambda m: console.print(f"warning: {m}"))
+                rows = read_rows(
+                    str(path), stream, spec, lambda m: console.print(Text(f"warning: {m}"))
+                )
                 ids[provider] = await jobs.submit(store, settings, request, rows, dispatch)
         infos = await follow_all(store, ids, console)
         for provider, job_id in ids.items():

@@ -11,6 +11,7 @@ cm:reclaim                     string  lock: one reclaimer pass per interval acr
 cm:retry:due                   zset    job id -> when its next --auto-retry round is due
 cm:verify:due                  zset    job id -> when its --verify reads are due
 cm:redbeat:*                   -       Celery beat schedule and its lock (RedBeat)
+cm:cleanup:<policy>:<minute>   string  a scheduled cleanup slot that already ran (1 hour)
 cm:job:{id}                    hash    job meta, status, counters (``n:<code>``, ``done``)
 cm:job:{id}:in:<chunk>         string  the chunk's input rows, compact JSON
 cm:job:{id}:res:<bucket>       hash    target index -> encoded result (``BUCKET`` per hash)
@@ -74,6 +75,10 @@ def open_chunks(job_id: str) -> str:
 
 def failed(job_id: str) -> str:
     return f"{job(job_id)}:failed"
+
+
+def cleanup_slot(policy: str, minute: int) -> str:
+    return f"{PREFIX}:cleanup:{policy}:{minute}"
 
 
 def to_verify(job_id: str) -> str:

@@ -9,6 +9,7 @@ from collections import deque
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from countermand.models import REMAINING, JobInfo, JobStatus
 from countermand.store import Store
@@ -79,5 +80,5 @@ def summary(info: JobInfo) -> Table:
     rows += [(name, str(n)) for name, n in info.counts.items() if n]
     for key, value in rows:
         if value:
-            table.add_row(key, value)
+            table.add_row(key, Text(value))  # plain text: vendor messages may hold [brackets]
     return table

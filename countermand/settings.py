@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     enos_access_key: SecretStr | None = None
     enos_secret_key: SecretStr | None = None
     credentials_file: Path | None = None
+    policies_file: Path | None = None
 
     # --- pace ---------------------------------------------------------------------------
     rate: float = Field(20.0, gt=0, le=100_000, description="default requests/s of one job")

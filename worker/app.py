@@ -20,7 +20,7 @@ def make_app() -> Celery:
     app = Celery(
         "countermand",
         broker=settings.redis_url,
-        include=["tasks.chunks", "tasks.retries", "tasks.verify"],
+        include=["tasks.chunks", "tasks.retries", "tasks.verify", "tasks.cleanup"],
     )
     app.conf.update(
         task_acks_late=True,

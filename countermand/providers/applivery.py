@@ -8,7 +8,7 @@ or the network is wrong, and the job pauses ``misconfigured``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from countermand.credentials import AppliveryToken
@@ -64,6 +64,7 @@ class AppliveryClient:
             "Accept": "application/json",
         }
         self._prefix = f"{context.base_url}/v1/organizations/{segment(context.org)}/mdm"
+        self.pace = context.pace
 
     def url(self, *parts: str) -> str:
         """``{base}/v1/organizations/{org}/mdm/`` plus each part (ids URL-encoded by the caller)."""
@@ -133,7 +134,11 @@ async def read_call(client: AppliveryClient, url: str, table: dict[str, StateCla
 
 
 async def all_pages(
-    client: AppliveryClient, url: str, limit: int = 100, max_pages: int = 10_000
+    client: AppliveryClient,
+    url: str,
+    limit: int = 100,
+    max_pages: int = 10_000,
+    pace: Callable[[], Awaitable[None]] | None = None,
 ) -> list[Any]:
     """Every item of a paginated Applivery list: page from 1, stop by ``hasNextPage`` where
     present, else by ``totalDocs`` (the Windows actions page has only ``items`` and
@@ -141,6 +146,8 @@ async def all_pages(
     ``ListError``)."""
     items: list[Any] = []
     for page in range(1, max_pages + 1):
+        if pace is not None and page > 1:
+            await pace()
         resp = await client.get(url, {"page": str(page), "limit": str(limit)})
         if not 200 <= resp.status < 300:
             raise ListError(error_result(resp))
@@ -161,3 +168,30 @@ class ListError(Exception):
     def __init__(self, result: CallResult) -> None:
         super().__init__(result.error_message)
         self.result = result
+
+
+async def stale_commands(
+    client: AppliveryClient,
+    family: str,
+    command_list: Callable[[str], str],
+    is_stale: Callable[[Mapping[str, Any]], bool],
+    page_size: int,
+    devices: list[str] | None,
+) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
+    """(device id, command) of every stale command: the devices given, or every device of the
+    org (``/mdm/{family}/enterprise/devices``, all pages), then each device's command list."""
+    pace = client.pace
+    if devices is None:
+        listed = await all_pages(client, client.url(family, "enterprise/devices"), page_size,
+                                 pace=pace)  # fmt: skip
+        devices = [str(d.get("id")) for d in listed if isinstance(d, dict) and d.get("id")]
+    for device in devices:
+        if pace is not None:
+            await pace()
+        try:
+            items = await all_pages(client, command_list(device), page_size, pace=pace)
+        except ListError:
+            continue  # a device that vanished since it was listed
+        for item in items:
+            if isinstance(item, dict) and is_stale(item):
+                yield device, item

@@ -8,12 +8,19 @@ means the cancel was accepted, not that it took, so the outcome is ``cancel_requ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 
 from countermand import states
 from countermand.ids import APPLIVERY_COMMAND, APPLIVERY_DEVICE, segment
 from countermand.models import Outcome
-from countermand.providers.applivery import AppliveryBase, AppliveryClient, cancel_call, read_call
+from countermand.providers.applivery import (
+    AppliveryBase,
+    AppliveryClient,
+    cancel_call,
+    read_call,
+    stale_commands,
+)
 from countermand.providers.base import (
     CallResult,
     Column,
@@ -21,6 +28,7 @@ from countermand.providers.base import (
     ProviderContext,
     Target,
 )
+from countermand.timeparse import parse_time
 
 
 class AndroidSpec(AppliveryBase):
@@ -52,6 +60,30 @@ class AndroidProvider:
     async def cancel(self, target: Target) -> CallResult:
         url = self.command_url(target) + "/cancel"
         return await cancel_call(self._client, url, Outcome.CANCEL_REQUESTED)
+
+    async def stale(
+        self, cutoff: float, command: str | None, page_size: int, devices: list[str] | None
+    ) -> AsyncIterator[dict[str, str]]:
+        """PENDING commands created before ``cutoff`` (and of type ``command``, if given)."""
+
+        def is_stale(item: Mapping[str, Any]) -> bool:
+            meta = (item.get("config") or {}).get("metadata") or {}
+            created = parse_time(item.get("createdAt") or meta.get("createTime"))
+            kind = meta.get("type") or (item.get("_config") or {}).get("metadata", {}).get("type")
+            return (
+                item.get("status") == "PENDING"
+                and created is not None
+                and created < cutoff
+                and (command is None or kind == command)
+            )
+
+        def commands(device: str) -> str:
+            return self._client.url("android/enterprise/devices", segment(device), "commands")
+
+        async for device, item in stale_commands(
+            self._client, "android", commands, is_stale, page_size, devices
+        ):
+            yield {"device_id": device, "command_id": str(item.get("id"))}
 
     async def read(self, target: Target) -> CallResult:
         return await read_call(self._client, self.command_url(target), states.ANDROID)

@@ -8,12 +8,19 @@ pending (``not_pending``), 3001/404 when unknown (``not_found``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 
 from countermand import states
 from countermand.ids import APPLIVERY_COMMAND, APPLIVERY_TARGET, APPLIVERY_TARGET_TYPE, segment
 from countermand.models import Outcome
-from countermand.providers.applivery import AppliveryBase, AppliveryClient, cancel_call, read_call
+from countermand.providers.applivery import (
+    AppliveryBase,
+    AppliveryClient,
+    cancel_call,
+    read_call,
+    stale_commands,
+)
 from countermand.providers.base import (
     CallResult,
     Column,
@@ -21,6 +28,7 @@ from countermand.providers.base import (
     ProviderContext,
     Target,
 )
+from countermand.timeparse import parse_time
 
 
 class AppleSpec(AppliveryBase):
@@ -53,6 +61,30 @@ class AppleProvider:
     async def cancel(self, target: Target) -> CallResult:
         url = self.command_url(target) + "/cancel"
         return await cancel_call(self._client, url, Outcome.CANCELED)
+
+    async def stale(
+        self, cutoff: float, command: str | None, page_size: int, devices: list[str] | None
+    ) -> AsyncIterator[dict[str, str]]:
+        """Pending or retrying commands of devices, older than ``cutoff`` by ``createdAt``,
+        else ``sentAt``; a command with neither is left alone (its age is unknown)."""
+
+        def is_stale(item: Mapping[str, Any]) -> bool:
+            created = parse_time(item.get("createdAt") or item.get("sentAt"))
+            return (
+                item.get("status") in ("Pending", "Retrying")
+                and created is not None
+                and created < cutoff
+                and (command is None or item.get("requestType") == command)
+            )
+
+        def commands(device: str) -> str:
+            path = ("apple/enterprise/commands/device", segment(device), "grouped")
+            return self._client.url(*path)
+
+        async for device, item in stale_commands(
+            self._client, "apple", commands, is_stale, page_size, devices
+        ):
+            yield {"target_id": device, "command_id": str(item.get("id")), "target_type": "device"}
 
     async def read(self, target: Target) -> CallResult:
         return await read_call(self._client, self.command_url(target), states.APPLE)

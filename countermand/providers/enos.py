@@ -12,7 +12,7 @@ Auth is EnOS API Management's access token and per-request signature (``enos_aut
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from countermand import states
@@ -169,6 +169,33 @@ class EnosProvider:
             if len(data) < SEARCH_PAGE:
                 return ids
         raise Misconfigured(f"EnOS search: more than {MAX_SEARCH_PAGES} pages for one device")
+
+    async def stale(
+        self, cutoff: float, command: str | None, page_size: int, devices: list[str] | None
+    ) -> AsyncIterator[dict[str, str]]:
+        """Cached (state 1) commands created before ``cutoff`` (epoch s), every search page."""
+        conditions = ["state = 1", f"createTime < {int(cutoff * 1000)}"]
+        if command:
+            conditions.append(f"commandName = '{command}'")
+        params = {"action": "search", "orgId": self._ctx.org}
+        for page in range(1, MAX_SEARCH_PAGES * 100 + 1):
+            if page > 1 and self._ctx.pace is not None:
+                await self._ctx.pace()
+            body = json.dumps(
+                {"expression": " and ".join(conditions),
+                 "pagination": {"pageNo": page, "pageSize": page_size}},
+                separators=(",", ":"),
+            ).encode()  # fmt: skip
+            data = await self._call("POST", params, body)
+            if isinstance(data, CallResult):
+                raise UsageError(f"EnOS search refused: {data.error_code} {data.error_message}")
+            if not isinstance(data, list):
+                raise Misconfigured(f"EnOS search answered data={data!r}, expected a list")
+            for found in data:
+                if isinstance(found, dict) and (not devices or found.get("assetId") in devices):
+                    yield {"asset_id": str(found["assetId"]), "command_id": str(found["commandId"])}
+            if len(data) < page_size:
+                return
 
     async def read(self, target: Target) -> CallResult:
         """``action=get`` by command id; the command's ``state`` through states.ENOS."""
