@@ -140,3 +140,47 @@ def test_bad_policy_file_says_where(env: dict[str, str], tmp_path: Path) -> None
     done = cli(policy_env, "cleanup", "run", "x")
     assert done.returncode == 2
     assert "policies.toml: [policy.x] older_than" in done.stderr
+
+
+def test_two_beat_processes_fire_each_slot_once(
+    redis_url: str, sim: SimulatorProcess, credentials_file: Path, e2e_dir: Path, tmp_path: Path
+) -> None:
+    from tests.conftest import e2e_env
+    from tests.harness import BeatProcess, cli_json, wait_for
+
+    org = f"o{secrets.randbelow(10**12)}"
+    sim.client.add_commands("enos", [enos_command(org, "a1", 1, OLD_MS) for _ in range(3)])
+    env = with_policies(
+        e2e_env(redis_url, sim.url, credentials_file, db=6),
+        tmp_path,
+        f"""
+[policy.every-minute]
+provider = "enos"
+org = "{org}"
+older_than = "1h"
+schedule = "* * * * *"
+""",
+    )
+    worker = WorkerProcess(e2e_dir, env)
+    beats = [BeatProcess(e2e_dir, env, f"slot-{name}") for name in ("a", "b")]
+    try:
+
+        def first_run() -> list[dict[str, object]] | None:
+            runs = [
+                j for j in cli_json(env, "jobs", "--json") if j["name"] == "cleanup:every-minute"
+            ]
+            return runs or None
+
+        runs = wait_for(first_run, 90, "the first scheduled cleanup", every=1.0)
+        minute = int(runs[0]["created_at"]) // 60  # type: ignore[call-overload]
+        # let both beats tick through the rest of that minute slot
+        wait_for(lambda: time.time() // 60 > minute and time.time() % 60 > 5, 70,
+                 "the slot to pass", every=1.0)  # fmt: skip
+        runs = [j for j in cli_json(env, "jobs", "--json") if j["name"] == "cleanup:every-minute"]
+        in_slot = [j for j in runs if int(j["created_at"]) // 60 == minute]
+        assert len(in_slot) == 1
+        assert in_slot[0]["counts"]["canceled"] == 3 or in_slot[0]["total"] == 3
+    finally:
+        for beat in beats:
+            beat.stop()
+        worker.stop()
