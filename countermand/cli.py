@@ -190,14 +190,21 @@ def start_job(
                 file, stream, spec, lambda m: err.print(f"[yellow]warning:[/] {escape(m)}")
             )
             job_id = await jobs.submit(store, settings, request, rows, _dispatch)
-        if not as_json:
-            sys.stdout.write(job_id + "\n")
-            sys.stdout.flush()
-        if wait:
-            return await follow(store, job_id, err)
-        return await store.info(job_id)
+        return await announce(store, job_id, wait, as_json)
 
-    info = _run(body)
+    finish(_run(body), wait, as_json)
+
+
+async def announce(store: Store, job_id: str, wait: bool, as_json: bool) -> JobInfo:
+    """A new job: its id on stdout (unless --json), then its status, followed with --wait."""
+    if not as_json:
+        sys.stdout.write(job_id + "\n")
+        sys.stdout.flush()
+    return await (follow(store, job_id, err) if wait else store.info(job_id))
+
+
+def finish(info: JobInfo, wait: bool, as_json: bool) -> None:
+    """The JSON object with --json; with --wait a summary, and exit 1 if paused or aborted."""
     if as_json:
         _print_json(status_object(info))
     if wait:
@@ -310,16 +317,9 @@ def cleanup_run(
             job_id = await run_policy(rt, found, _dispatch, dry_run=dry_run or None)
         finally:
             await rt.close()
-        if not as_json:
-            sys.stdout.write(job_id + "\n")
-            sys.stdout.flush()
-        return await (follow(store, job_id, err) if wait else store.info(job_id))
+        return await announce(store, job_id, wait, as_json)
 
-    info = _run(body)
-    if as_json:
-        _print_json(status_object(info))
-    if wait and info.status in (JobStatus.PAUSED, JobStatus.ABORTED):
-        raise typer.Exit(1)
+    finish(_run(body), wait, as_json)
 
 
 @app.command()

@@ -35,7 +35,7 @@ from countermand.providers.http import Response, exchange
 
 SERVICE = "/connect-service/v2.1/commands"
 SEARCH_PAGE = 100
-MAX_SEARCH_PAGES = 100  # a device caches at most 50 commands: one page is the norm
+MAX_SEARCH_PAGES = 10_000  # a device caches at most 50 commands; an org may hold many
 DEVICE_PARAMS = (
     ("asset_id", "assetId"),
     ("product_key", "productKey"),
@@ -150,25 +150,12 @@ class EnosProvider:
                       if column in target] + ["state = 1"]  # fmt: skip
         if self._ctx.job_created_ms is not None:
             conditions.append(f"createTime < {self._ctx.job_created_ms}")
-        params = {"action": "search", "orgId": self._ctx.org}
         ids: list[str] = []
-        for page in range(1, MAX_SEARCH_PAGES + 1):
-            if page > 1 and self._ctx.pace is not None:
-                await self._ctx.pace()
-            body = json.dumps(
-                {"expression": " and ".join(conditions),
-                 "pagination": {"pageNo": page, "pageSize": SEARCH_PAGE}},
-                separators=(",", ":"),
-            ).encode()  # fmt: skip
-            data = await self._call("POST", params, body)
-            if isinstance(data, CallResult):
-                return data
-            if not isinstance(data, list):
-                raise Misconfigured(f"EnOS search answered data={data!r}, expected a list")
-            ids += [str(c["commandId"]) for c in data if isinstance(c, dict) and "commandId" in c]
-            if len(data) < SEARCH_PAGE:
-                return ids
-        raise Misconfigured(f"EnOS search: more than {MAX_SEARCH_PAGES} pages for one device")
+        async for page in self.search(conditions, SEARCH_PAGE):
+            if isinstance(page, CallResult):
+                return page
+            ids += [str(c["commandId"]) for c in page if "commandId" in c]
+        return ids
 
     async def stale(
         self, cutoff: float, command: str | None, page_size: int, devices: list[str] | None
@@ -177,8 +164,20 @@ class EnosProvider:
         conditions = ["state = 1", f"createTime < {int(cutoff * 1000)}"]
         if command:
             conditions.append(f"commandName = '{command}'")
+        async for page in self.search(conditions, page_size):
+            if isinstance(page, CallResult):
+                raise UsageError(f"EnOS search refused: {page.error_code} {page.error_message}")
+            for found in page:
+                if not devices or found.get("assetId") in devices:
+                    yield {"asset_id": str(found["assetId"]), "command_id": str(found["commandId"])}
+
+    async def search(
+        self, conditions: list[str], page_size: int
+    ) -> AsyncIterator[list[dict[str, Any]] | CallResult]:
+        """``action=search`` pages (commands as dicts) until one is short; an error answer is
+        yielded as its ``CallResult`` and ends the search. Each page after the first is paced."""
         params = {"action": "search", "orgId": self._ctx.org}
-        for page in range(1, MAX_SEARCH_PAGES * 100 + 1):
+        for page in range(1, MAX_SEARCH_PAGES + 1):
             if page > 1 and self._ctx.pace is not None:
                 await self._ctx.pace()
             body = json.dumps(
@@ -188,14 +187,14 @@ class EnosProvider:
             ).encode()  # fmt: skip
             data = await self._call("POST", params, body)
             if isinstance(data, CallResult):
-                raise UsageError(f"EnOS search refused: {data.error_code} {data.error_message}")
+                yield data
+                return
             if not isinstance(data, list):
                 raise Misconfigured(f"EnOS search answered data={data!r}, expected a list")
-            for found in data:
-                if isinstance(found, dict) and (not devices or found.get("assetId") in devices):
-                    yield {"asset_id": str(found["assetId"]), "command_id": str(found["commandId"])}
+            yield [c for c in data if isinstance(c, dict)]
             if len(data) < page_size:
                 return
+        raise Misconfigured(f"EnOS search: more than {MAX_SEARCH_PAGES} pages")
 
     async def read(self, target: Target) -> CallResult:
         """``action=get`` by command id; the command's ``state`` through states.ENOS."""
