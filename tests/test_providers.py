@@ -220,3 +220,21 @@ def test_enos_device_wide_repeat_cancels_nothing_queued_after_the_job() -> None:
         assert [r.state for r in cached] == [1]
 
     with_sim(body)
+
+
+def test_windows_device_commands_reads_every_page() -> None:
+    async def body(sim: Sim) -> None:
+        from tests.scenarios import hex24
+
+        device = hex24()
+        action = {"cmd_id": "c1", "status": "Pending"}
+        batches = [
+            {"org": "acme-corp", "device_id": device, "command_id": hex24(), "actions": [action]}
+            for _ in range(7)
+        ]
+        sim.seed("applivery-windows", batches)
+        made = get_spec("applivery-windows").make(sim.context("acme-corp", TOKEN))
+        listed = await made.device_commands(device, page_size=3)  # type: ignore[attr-defined]
+        assert sorted(item["id"] for item in listed) == sorted(b["command_id"] for b in batches)
+
+    with_sim(body)

@@ -67,6 +67,15 @@ class WindowsProvider:
     async def cancel(self, target: Target) -> CallResult:
         raise UsageError("Applivery Windows commands cannot be canceled; poll them")
 
+    async def device_commands(self, device_id: str, page_size: int = 100) -> list[Any]:
+        """Every command batch of a device (``GET .../devices/{winDeviceId}/commands``, newest
+        first, all pages)."""
+        url = self._client.url("windows/enterprise/devices", segment(device_id), "commands")
+        try:
+            return await all_pages(self._client, url, page_size, pace=self._client.pace)
+        except ListError as failed:
+            raise UsageError(f"Windows device {device_id}: {failed.result.error_message}") from None
+
     async def read(self, target: Target) -> CallResult:
         url = self.command_url(target)
         resp = await self._client.get(url)
