@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -42,6 +41,7 @@ from countermand.errors import UsageError
 from countermand.inputs import InputRow
 from countermand.models import JobStatus
 from countermand.timeparse import parse_duration
+from countermand.tomlfile import read_toml
 
 if TYPE_CHECKING:
     from countermand.jobs import Dispatch
@@ -82,12 +82,7 @@ class Policy(BaseModel):
 
 def load_policies(path: Path) -> dict[str, Policy]:
     """Every policy of the file; a bad one is a usage error naming the file, policy and field."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"policies file {path}: cannot read: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"policies file {path}: {exc}") from exc
+    data = read_toml(path, "policies file")
     table = data.get("policy", {})
     if not isinstance(table, dict):
         raise UsageError(f"policies file {path}: [policy.<name>] tables expected")
@@ -142,8 +137,20 @@ async def run_policy(
     async def pace() -> None:
         await pacer.wait_turn(asyncio.sleep)
 
-    meta = JobMeta(f"cleanup:{policy.name}", spec.name, policy.org, rate, False, 1, 0, 0,
-                   JobStatus.QUEUED, 0, [], created_at=time.time())  # fmt: skip
+    meta = JobMeta(  # discovery only needs the provider, org and rate of the job to come
+        job_id=f"cleanup:{policy.name}",
+        provider=spec.name,
+        org=policy.org,
+        rate=rate,
+        dry_run=False,
+        chunk_size=1,
+        chunks=0,
+        total=0,
+        status=JobStatus.QUEUED,
+        expire_at_ms=0,
+        columns=[],
+        created_at=time.time(),
+    )
     finder = provider_for(rt, meta, pace=pace)
     devices = read_devices(policy.devices_file) if policy.devices_file else None
     await pace()

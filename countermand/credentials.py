@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import threading
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from pydantic import SecretStr
 
 from countermand.errors import UsageError
 from countermand.settings import Settings
+from countermand.tomlfile import read_toml
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +92,7 @@ class CredentialStore:
 
 
 def load_credentials_file(path: Path) -> dict[tuple[str, str], Credential]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"credentials file {path}: cannot read: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"credentials file {path}: {exc}") from exc
+    data = read_toml(path, "credentials file")
     result: dict[tuple[str, str], Credential] = {}
     for org, entry in _table(path, data, "applivery").items():
         token = _field(path, f"applivery.{org}", entry, "token")

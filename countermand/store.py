@@ -291,14 +291,16 @@ class Store:
         """Jobs whose next --auto-retry round is due now, with the round each was at."""
         now_s, _ = await self.redis.time()
         due = cast(list[str], await self.redis.zrangebyscore(keys.RETRY_DUE, "-inf", now_s))
-        rounds = []
-        for job_id in due:
-            round_ = await self.redis.hget(keys.job(job_id), "round")
-            if round_ is None:
-                await self.redis.zrem(keys.RETRY_DUE, job_id)
-                continue
-            rounds.append((job_id, int(round_)))
-        return rounds
+        if not due:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in due:
+                pipe.hget(keys.job(job_id), "round")
+            rounds = await pipe.execute()
+        gone = [job_id for job_id, round_ in zip(due, rounds, strict=True) if round_ is None]
+        if gone:  # purged or expired jobs
+            await self.redis.zrem(keys.RETRY_DUE, *gone)
+        return [(j, int(r)) for j, r in zip(due, rounds, strict=True) if r is not None]
 
     async def purge(self, job_id: str) -> None:
         meta = await self.meta(job_id)
