@@ -17,35 +17,44 @@ Policies live in a TOML file (``COUNTERMAND_POLICIES_FILE``)::
     older_than = "7d"
     devices_file = "devices.txt"   # optional: one device id per line; default: every device
 
-Discovery: EnOS searches cached commands (state 1) created before the cutoff, every page;
-Applivery pages the devices (the file's, or every device of the org through
-``/mdm/{apple|android}/enterprise/devices``, a list inferred from the vendor's docs and parsed
-tolerantly) and each device's command list, keeping pending commands older than the cutoff.
-A command whose age cannot be read (no parsable timestamp) is left alone. What is found becomes
-an ordinary cancel job named ``cleanup:<policy>`` (same outcomes, limits, report, retry), which
-``countermand jobs`` lists.
+A bad file never stops a worker or a submit: ``read_policies`` keeps every good policy and
+says, for each bad one, the file, the policy and the field; ``countermand cleanup check``
+prints them (exit 2), beat logs them and skips those policies. Cron schedules are checked by the
+scheduler's own parser (``schedules.cron_problem``), where Celery lives.
+
+Discovery streams into the job: the job is created first (queued, loading), the provider's
+discovery (``providers.base.Discovery``) yields rows page by page through the one call path
+(the job's own pace and tenant), and the rows are staged as they come; the chunks are
+dispatched once discovery is complete, as for any submit. A scheduled slot runs once (a fenced
+lock per policy and minute, held while discovery runs and then left as "done"); a slot is
+skipped while the policy's previous cleanup job still runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from countermand import keys
 from countermand.errors import UsageError
 from countermand.inputs import InputRow
-from countermand.models import JobStatus
+from countermand.jobs import Dispatch, SubmitRequest, open_job
+from countermand.models import RUNNABLE
+from countermand.providers import StaleQuery, discovery_for, get_spec
+from countermand.runtime import Runtime
+from countermand.store import FencedLock
 from countermand.timeparse import parse_duration
 from countermand.tomlfile import read_toml
+from countermand.work import JobWork
 
-if TYPE_CHECKING:
-    from countermand.jobs import Dispatch
-    from countermand.runtime import Runtime
+log = logging.getLogger("countermand.cleanup")
+SLOT_DONE_TTL = 3600.0
 
 
 class Policy(BaseModel):
@@ -80,47 +89,71 @@ class Policy(BaseModel):
         return parse_duration(self.older_than)
 
 
-def load_policies(path: Path) -> dict[str, Policy]:
-    """Every policy of the file; a bad one is a usage error naming the file, policy and field."""
-    data = read_toml(path, "policies file")
+@dataclass
+class PolicyFile:
+    path: Path
+    policies: dict[str, Policy] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # "file: [policy.x] field: what"
+
+
+def read_policies(path: Path) -> PolicyFile:
+    """Every good policy of the file, and what is wrong with each bad one (never raises for a
+    bad policy; an unreadable or malformed file is one problem)."""
+    found = PolicyFile(path)
+    try:
+        data = read_toml(path, "policies file")
+    except UsageError as exc:
+        found.problems.append(str(exc))
+        return found
     table = data.get("policy", {})
     if not isinstance(table, dict):
-        raise UsageError(f"policies file {path}: [policy.<name>] tables expected")
-    policies = {}
+        found.problems.append(f"policies file {path}: [policy.<name>] tables expected")
+        return found
     for name, entry in table.items():
+        if not isinstance(entry, dict):
+            found.problems.append(f"policies file {path}: [policy.{name}] must be a table")
+            continue
         try:
             policy = Policy.model_validate({**entry, "name": name})
         except ValidationError as exc:
-            problem = exc.errors()[0]
-            where = ".".join(str(p) for p in problem["loc"])
-            raise UsageError(
-                f"policies file {path}: [policy.{name}] {where}: {problem['msg']}"
-            ) from exc
+            for problem in exc.errors():
+                where = ".".join(str(p) for p in problem["loc"]) or "policy"
+                found.problems.append(
+                    f"policies file {path}: [policy.{name}] {where}: {problem['msg']}"
+                )
+            continue
         if policy.devices_file is not None and not policy.devices_file.is_absolute():
             policy.devices_file = path.parent / policy.devices_file
-        policies[name] = policy
-    return policies
+        found.policies[name] = policy
+    return found
+
+
+def load_policies(path: Path) -> dict[str, Policy]:
+    """Every policy of the file; the first bad one is a usage error naming file, policy and
+    field."""
+    found = read_policies(path)
+    if found.problems:
+        raise UsageError(found.problems[0])
+    return found.policies
 
 
 def policy_named(path: Path | None, name: str) -> Policy:
     if path is None:
         raise UsageError("set COUNTERMAND_POLICIES_FILE to the policies file")
-    policies = load_policies(path)
-    if name not in policies:
-        known = ", ".join(sorted(policies)) or "none"
-        raise UsageError(f"policies file {path}: no policy {name!r} (known: {known})")
-    return policies[name]
+    found = read_policies(path)
+    if name in found.policies:
+        return found.policies[name]
+    mine = [p for p in found.problems if f"[policy.{name}]" in p or "[policy." not in p]
+    if mine:
+        raise UsageError(mine[0])
+    known = ", ".join(sorted(found.policies)) or "none"
+    raise UsageError(f"policies file {path}: no policy {name!r} (known: {known})")
 
 
 async def run_policy(
     rt: Runtime, policy: Policy, dispatch: Dispatch, dry_run: bool | None = None
 ) -> str:
-    """Discover the policy's stale commands and submit them as one cancel job; its id."""
-    from countermand.engine import provider_for
-    from countermand.jobs import SubmitRequest, check_request, submit
-    from countermand.providers import get_spec
-    from countermand.store import JobMeta
-
+    """Discover the policy's stale commands, streaming them into one cancel job; its id."""
     spec = get_spec(policy.provider)
     request = SubmitRequest(
         spec,
@@ -129,64 +162,73 @@ async def run_policy(
         dry_run=policy.dry_run if dry_run is None else dry_run,
         name=f"cleanup:{policy.name}",
     )
-    check_request(request, rt.settings, rt.credentials)
-    rate = policy.rate or rt.settings.rate
-    limit = rt.settings.tenant_limit(spec.vendor, policy.org)
-    pacer = rt.limiter.pacer(spec.vendor, policy.org, limit, f"cleanup:{policy.name}", rate)
-
-    async def pace() -> None:
-        await pacer.wait_turn(asyncio.sleep)
-
-    meta = JobMeta(  # discovery only needs the provider, org and rate of the job to come
-        job_id=f"cleanup:{policy.name}",
-        provider=spec.name,
-        org=policy.org,
-        rate=rate,
-        dry_run=False,
-        chunk_size=1,
-        chunks=0,
-        total=0,
-        status=JobStatus.QUEUED,
-        expire_at_ms=0,
-        columns=[],
-        created_at=time.time(),
+    finder = discovery_for(spec, policy.org, rt.wiring)  # no job when it cannot be made
+    job = await open_job(rt.store, rt.settings, rt.credentials, request)
+    work = JobWork(rt, job.job_id, spec.name, policy.org, policy.rate or rt.settings.rate)
+    query = StaleQuery(
+        cutoff=time.time() - policy.max_age,
+        command=policy.command,
+        page_size=policy.page_size,
+        devices=read_devices(policy.devices_file) if policy.devices_file else None,
     )
-    finder = provider_for(rt, meta, pace=pace)
-    devices = read_devices(policy.devices_file) if policy.devices_file else None
-    await pace()
-    cutoff = time.time() - policy.max_age
     columns = [c.name for c in spec.columns]
-    rows = [
-        InputRow(line, {c: found.get(c) for c in columns})
-        async for line, found in _numbered(
-            finder.stale(cutoff, policy.command, policy.page_size, devices)  # type: ignore[attr-defined]
-        )
-    ]
-    return await submit(rt.store, rt.settings, request, rows, dispatch)
+    async with work.running():
+        found = finder.stale(query, work.caller.target())
+        await job.load(_numbered(found, columns))
+    await job.release(dispatch)
+    return job.job_id
 
 
 async def run_scheduled(rt: Runtime, name: str, dispatch: Dispatch) -> str | None:
-    """A beat slot: run the policy unless this slot (its minute) already ran: with several
-    beat processes, or a redelivered message, a slot fires once."""
-    now_s, _ = await rt.store.redis.time()
-    slot = keys.cleanup_slot(name, now_s // 60)
-    if not await rt.store.redis.set(slot, "1", nx=True, ex=3600):
+    """A beat slot: run the policy once per slot (its minute), however many beats fire it or a
+    message is redelivered; skip it while the policy's previous cleanup job still runs."""
+    store = rt.store
+    policy = policy_named(rt.settings.policies_file, name)
+    slot = store.cleanup_slot_lock(name, await store.redis_minute(), rt.settings.lease_ttl)
+    if not await slot.take():
         return None
-    return await run_policy(rt, policy_named(rt.settings.policies_file, name), dispatch)
+    try:
+        previous = await store.last_cleanup_job(name)
+        if previous and await store.status(previous) in RUNNABLE:
+            log.warning("cleanup %s: previous job %s still runs; slot skipped", name, previous)
+            await slot.replace("skipped", SLOT_DONE_TTL)
+            return None
+        job_id = await _run_holding(rt, policy, dispatch, slot)
+        await store.set_last_cleanup_job(name, job_id, rt.settings.retention_seconds)
+        await slot.replace(f"done:{job_id}", SLOT_DONE_TTL)
+        return job_id
+    except BaseException:
+        await slot.release()  # a redelivered message may run the slot again
+        raise
+
+
+async def _run_holding(rt: Runtime, policy: Policy, dispatch: Dispatch, slot: FencedLock) -> str:
+    """Run the policy while renewing the slot's lock (discovery can outlast one lease)."""
+
+    async def keep() -> None:
+        while True:
+            await asyncio.sleep(rt.settings.lease_ttl / 3)
+            await slot.renew()
+
+    keeper = asyncio.create_task(keep())
+    try:
+        return await run_policy(rt, policy, dispatch)
+    finally:
+        keeper.cancel()
 
 
 def read_devices(path: Path) -> list[str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"devices file {path}: cannot read: {exc}") from exc
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
 async def _numbered(
-    rows: AsyncIterator[dict[str, str]],
-) -> AsyncIterator[tuple[int, dict[str, str]]]:
+    rows: AsyncIterator[dict[str, str]], columns: list[str]
+) -> AsyncIterator[InputRow]:
     line = 0
     async for row in rows:
         line += 1
-        yield line, row
+        yield InputRow(line, {c: row.get(c) for c in columns})

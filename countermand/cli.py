@@ -24,14 +24,14 @@ from rich.markup import escape
 
 from countermand import jobs
 from countermand.credentials import CredentialStore
+from countermand.dispatch import CeleryDispatch, celery_dispatch
 from countermand.errors import CountermandError, StoreUnavailable, UsageError
 from countermand.inputs import open_input, read_rows
-from countermand.limiter import tenant_state
-from countermand.models import JobInfo, JobStatus
+from countermand.models import JobInfo, JobKind, JobStatus
 from countermand.progress import follow, summary
 from countermand.providers import ProviderSpec, get_spec
 from countermand.report import write_report
-from countermand.settings import get_settings
+from countermand.settings import get_settings, redacted_url
 from countermand.simulator.cli import simulator
 from countermand.store import Store, redis_client
 
@@ -56,13 +56,15 @@ def _run(body: Callable[[Store], Awaitable[T]]) -> T:
     """Run one async operation against Redis; map errors to exit codes 2 and 3."""
     settings = get_settings()
 
+    where = redacted_url(settings.redis_url)
+
     async def main() -> T:
         store = Store(redis_client(settings.redis_url))
         try:
-            await store.ping(settings.redis_url)
+            await store.ping(where)
             return await body(store)
         finally:
-            await store.redis.aclose()
+            await store.close()
 
     try:
         return asyncio.run(main())
@@ -70,17 +72,31 @@ def _run(body: Callable[[Store], Awaitable[T]]) -> T:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(3) from exc
     except (RedisConnectionError, RedisTimeoutError) as exc:
-        err.print(f"[red]error:[/red] lost Redis at {settings.redis_url}: {escape(str(exc))}")
+        err.print(f"[red]error:[/red] lost Redis at {where}: {escape(str(exc))}")
         raise typer.Exit(3) from exc
     except CountermandError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
 
 
-def _dispatch(job_id: str, chunks: Sequence[int]) -> None:
-    from tasks.chunks import dispatch  # Celery is imported only by commands that queue work
+class _LateDispatch:
+    """The Celery adapter, made on first use: commands that queue nothing never import Celery."""
 
-    dispatch(job_id, chunks)
+    _adapter: CeleryDispatch | None = None
+
+    def _get(self) -> CeleryDispatch:
+        if self._adapter is None:
+            self._adapter = celery_dispatch()
+        return self._adapter
+
+    def chunks(self, job_id: str, chunks: Sequence[int]) -> None:
+        self._get().chunks(job_id, chunks)
+
+    def verify(self, job_ids: Sequence[str]) -> None:
+        self._get().verify(job_ids)
+
+
+_dispatch = _LateDispatch()
 
 
 def _print_json(value: Any) -> None:
@@ -162,7 +178,7 @@ def poll(
         file,
         wait,
         as_json,
-        lambda spec: jobs.SubmitRequest(spec, org, rate=rate, name=name, kind="poll"),
+        lambda spec: jobs.SubmitRequest(spec, org, rate=rate, name=name, kind=JobKind.POLL),
     )
 
 
@@ -175,10 +191,11 @@ def start_job(
 ) -> None:
     """submit and poll: check, stream the file in, then print the id or follow the job."""
     settings = get_settings()
+    credentials = CredentialStore(settings)
     try:
         spec = get_spec(provider)
         request = make_request(spec)
-        jobs.check_request(request, settings, CredentialStore(settings))
+        jobs.check_request(request, settings, credentials)
         stream = open_input(file)
     except CountermandError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
@@ -189,7 +206,7 @@ def start_job(
             rows = read_rows(
                 file, stream, spec, lambda m: err.print(f"[yellow]warning:[/] {escape(m)}")
             )
-            job_id = await jobs.submit(store, settings, request, rows, _dispatch)
+            job_id = await jobs.submit(store, settings, credentials, request, rows, _dispatch)
         return await announce(store, job_id, wait, as_json)
 
     finish(_run(body), wait, as_json)
@@ -217,7 +234,7 @@ async def info_with_limiter(store: Store, job_id: str) -> JobInfo:
     """The status object plus the job's tenant: effective rate and any 429 hold."""
     info = await store.info(job_id)
     vendor = get_spec(info.provider).vendor
-    state = await tenant_state(store.redis, vendor, info.org)
+    state = await store.tenant_state(vendor, info.org)
     info.limiter = asdict(state)
     return info
 
@@ -311,15 +328,39 @@ def cleanup_run(
     settings = get_settings()
 
     async def body(store: Store) -> JobInfo:
+        found = policy_named(settings.policies_file, policy)
         rt = await Runtime.open(settings)
         try:
-            found = policy_named(settings.policies_file, policy)
             job_id = await run_policy(rt, found, _dispatch, dry_run=dry_run or None)
         finally:
             await rt.close()
         return await announce(store, job_id, wait, as_json)
 
     finish(_run(body), wait, as_json)
+
+
+@cleanup_app.command("check")
+def cleanup_check(
+    file: Annotated[
+        Path | None, typer.Argument(help="policies file (default: COUNTERMAND_POLICIES_FILE)")
+    ] = None,
+) -> None:
+    """Validate a policies file: every problem names the file, the policy and the field."""
+    from countermand.cleanup import read_policies
+    from schedules import cron_problem
+
+    path = file or get_settings().policies_file
+    if path is None:
+        err.print("[red]error:[/red] give FILE or set COUNTERMAND_POLICIES_FILE")
+        raise typer.Exit(2)
+    found = read_policies(path)
+    problems = list(found.problems)
+    problems += [p for policy in found.policies.values() if (p := cron_problem(policy, path))]
+    for problem in problems:
+        err.print(f"[red]error:[/red] {escape(problem)}")
+    if problems:
+        raise typer.Exit(2)
+    err.print(f"{path}: {len(found.policies)} policies, no problem")
 
 
 @app.command()
@@ -346,7 +387,7 @@ def abort(job: str) -> None:
 @app.command()
 def purge(job: str) -> None:
     """Delete a job's data now (completed, paused or aborted jobs)."""
-    _run(lambda store: store.purge(job))
+    _run(lambda store: jobs.purge(store, job))
     err.print(f"job {job} purged")
 
 
@@ -375,8 +416,10 @@ def worker(ctx: typer.Context) -> None:
 def beat(ctx: typer.Context) -> None:
     """Run Celery beat with the Redis-locked RedBeat scheduler (retry rounds); extra options go
     to `celery beat`. Several may run: one fires each entry, the others stand by."""
+    from schedules import beat_schedule
     from worker.app import app as celery_app
 
+    celery_app.conf.beat_schedule = beat_schedule(get_settings())
     celery_app.start(["beat", "--scheduler", "redbeat.RedBeatScheduler", *ctx.args])
 
 

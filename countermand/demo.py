@@ -27,6 +27,8 @@ from rich.table import Table
 from rich.text import Text
 
 from countermand import jobs
+from countermand.credentials import CredentialStore
+from countermand.dispatch import celery_dispatch
 from countermand.inputs import open_input, read_rows
 from countermand.localredis import answers, free_port, private_redis, stop_process
 from countermand.models import REMAINING, JobInfo
@@ -124,9 +126,9 @@ def _enos_rows(sim: SimulatorClient, rng: random.Random) -> list[list[str]]:
 async def run_jobs(
     url: str, files: dict[str, Path], folder: Path, console: Console
 ) -> list[JobInfo]:
-    from tasks.chunks import dispatch
-
     settings = get_settings()
+    credentials = CredentialStore(settings)
+    dispatch = celery_dispatch()
     store = Store(redis_client(url))
     try:
         ids = {}
@@ -137,14 +139,16 @@ async def run_jobs(
                 rows = read_rows(
                     str(path), stream, spec, lambda m: console.print(Text(f"warning: {m}"))
                 )
-                ids[provider] = await jobs.submit(store, settings, request, rows, dispatch)
+                ids[provider] = await jobs.submit(
+                    store, settings, credentials, request, rows, dispatch
+                )
         infos = await follow_all(store, ids, console)
         for provider, job_id in ids.items():
             with (folder / f"{provider}-report.csv").open("w", newline="") as out:
                 await write_report(store, job_id, out, "csv")
         return infos
     finally:
-        await store.redis.aclose()
+        await store.close()
 
 
 async def follow_all(store: Store, ids: dict[str, str], console: Console) -> list[JobInfo]:

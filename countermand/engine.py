@@ -2,10 +2,13 @@
 
 For each batch of ``batch_size`` targets: one script checks the lease and the job status, skips
 targets already final and marks the rest in flight; the calls then run with bounded concurrency
-on the process's one HTTP session, each attempt paced by the tenant's limiter and retried by the
-policy; results are recorded in batches (one script per batch, at least every
-``FLUSH_INTERVAL``). A call that says the job itself is wrong (credentials, base URL, billing
-plan) stops the job; the results already in hand are still recorded.
+on the process's one HTTP session, each request through the one call path (one limiter token,
+the retry policy, 429s shared); results are recorded in batches (one script per batch, at least
+every ``FLUSH_INTERVAL``). A "too late" answer after an attempt that may have been applied is
+resolved by a read (``countermand.truth``). A call that says the job itself is wrong
+(credentials, base URL, billing plan) stops the job; the results already in hand are still
+recorded. A stop (pause, abort, threshold) starts no new request: lanes give their unsent
+targets back unmarked.
 """
 
 from __future__ import annotations
@@ -14,62 +17,61 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from enum import StrEnum
 from typing import Any
 
-from countermand import readback
+from countermand import truth
+from countermand.calls import TargetCalls
 from countermand.errors import (
+    JobNotFound,
     JobStop,
     LeaseLost,
     Misconfigured,
+    Stopped,
     TransientError,
-    Unauthorized,
     UnreachableError,
     UsageError,
 )
-from countermand.ledger import Ledger, Mark
-from countermand.limiter import Pacer
-from countermand.models import Outcome, TargetResult
-from countermand.providers import (
-    CallResult,
-    InvalidRow,
-    Provider,
-    ProviderContext,
-    ProviderSpec,
-    get_spec,
-)
+from countermand.models import RUNNABLE, JobKind, Outcome, TargetResult
+from countermand.providers import CallResult, InvalidRow, Provider, provider_for
 from countermand.providers.base import Target
-from countermand.retry import RetryPolicy
 from countermand.runtime import Runtime
-from countermand.store import RUNNABLE, JobMeta, Row
+from countermand.store import Acquired, Batch, JobMeta, Ledger, Mark, Released, Row
+from countermand.work import JobWork
 
 FLUSH_INTERVAL = 0.5
-SHORT_NAP = 0.05
+Item = tuple[int, Row, Mark, Batch]
 
 
-class Stopped(Exception):
-    """The job stopped (paused, aborted, lease lost): make no new attempt."""
+class ChunkOutcome(StrEnum):
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    DONE = "done"
+    BUSY = "busy"
+    GONE = "gone"
+    LOST = "lost"
 
 
-async def run_chunk(rt: Runtime, job_id: str, chunk: int, reservation: str | None = None) -> str:
-    """Work one chunk. Returns what happened: 'finished', 'stopped', or why nothing was done
-    ('done', 'busy', 'gone', 'lost')."""
+async def run_chunk(
+    rt: Runtime, job_id: str, chunk: int, reservation: str | None = None
+) -> ChunkOutcome:
+    """Work one chunk; what happened, or why nothing was done."""
     try:
         meta = await rt.store.meta(job_id)
-    except UsageError:
-        return "gone"
-    ledger = Ledger(rt.store, job_id, chunk, secrets.token_hex(8), meta.expire_at_ms)
+    except JobNotFound:
+        return ChunkOutcome.GONE
+    ledger = rt.store.ledger(job_id, chunk, secrets.token_hex(8), meta.expire_at_ms)
     ttl_ms = int(rt.settings.lease_ttl * 1000)
     state = await ledger.acquire(ttl_ms, reservation)
-    if state != "ok":
-        return state
+    if state is not Acquired.OK:
+        return ChunkOutcome(state.value)
     run = ChunkRun(rt, meta, ledger)
     try:
-        async with run.heartbeat(ttl_ms):
-            return await run.work()
+        async with run.work.running(), run.heartbeat(ttl_ms):
+            return await run.run()
     except LeaseLost:
-        return "lost"
+        return ChunkOutcome.LOST
 
 
 class ChunkRun:
@@ -77,17 +79,10 @@ class ChunkRun:
         self.rt = rt
         self.meta = meta
         self.ledger = ledger
-        self.spec: ProviderSpec = get_spec(meta.provider)
-        self.stop = asyncio.Event()
+        self.work = JobWork(rt, meta.job_id, meta.provider, meta.org, meta.rate)
+        self.spec = self.work.spec
+        self.stop = self.work.stop
         self.lost = False
-        self.policy = RetryPolicy.from_settings(rt.settings)
-        self.pacer = rt.limiter.pacer(
-            self.spec.vendor,
-            meta.org,
-            rt.settings.tenant_limit(self.spec.vendor, meta.org),
-            meta.job_id,
-            meta.rate,
-        )
 
     @contextlib.asynccontextmanager
     async def heartbeat(self, ttl_ms: int) -> AsyncIterator[None]:
@@ -108,7 +103,11 @@ class ChunkRun:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def work(self) -> str:
+    @property
+    def first(self) -> int:
+        return self.ledger.chunk * self.meta.chunk_size
+
+    async def run(self) -> ChunkOutcome:
         rows = await self.rt.store.chunk_rows(self.meta.job_id, self.ledger.chunk)
         while True:
             finished = False
@@ -120,15 +119,16 @@ class ChunkRun:
                 finished = await self.one_pass(provider, rows)
             if self.lost:
                 raise LeaseLost("lease lost while working")
-            answer = await self.ledger.release(finished)
-            if answer == "lost":
+            answer = await self.ledger.release(finished, self.first, len(rows))
+            if answer is Released.LOST:
                 raise LeaseLost("lease lost before release")
-            if answer == "released":
-                return "finished" if finished else "stopped"
-            self.stop.clear()  # 'continue': the job was resumed while this owner was stopping
+            if answer is Released.RELEASED:
+                return ChunkOutcome.FINISHED if finished else ChunkOutcome.STOPPED
+            self.stop.clear()  # resumed meanwhile, or Redis lost results: another pass
 
     def make_provider(self) -> Provider:
-        return provider_for(self.rt, self.meta, pace=lambda: self.pacer.wait_turn(self.nap))
+        created_ms = int(self.meta.created_at * 1000)
+        return provider_for(self.spec, self.meta.org, self.rt.wiring, created_ms)
 
     async def one_pass(self, provider: Provider | None, rows: Sequence[Row]) -> bool:
         """Send every non-final target once through the policy; True if all are final now.
@@ -139,16 +139,14 @@ class ChunkRun:
         once per batch, not once per target."""
         settings = self.rt.settings
         recorder = Recorder(self.ledger, settings.batch_size)
-        queue: asyncio.Queue[tuple[int, Row, Mark] | None] = asyncio.Queue()
+        queue: asyncio.Queue[Item | None] = asyncio.Queue()
         room = asyncio.Event()
-        pacer = self.pacer
 
         async def lane() -> None:
             while (item := await queue.get()) is not None:
                 if queue.qsize() <= settings.batch_size:
                     room.set()
-                index, row, mark = item
-                await self.settle(provider, pacer, index, row, mark, recorder)
+                await self.settle(provider, item, recorder)
 
         lanes = min(settings.concurrency, len(rows))
         try:
@@ -168,44 +166,33 @@ class ChunkRun:
         self, rows: Sequence[Row], queue: asyncio.Queue[Any], room: asyncio.Event
     ) -> bool:
         """Feed the lanes batch by batch; False if the job stopped before every target went."""
-        first = self.ledger.chunk * self.meta.chunk_size
         size = self.rt.settings.batch_size
         for start in range(0, len(rows), size):
             while queue.qsize() > size:
                 room.clear()
                 await room.wait()
-            count = min(len(rows) - start, size)
-            flag, _status, marks = await self.ledger.begin(first + start, count)
-            if flag == 0 or self.stop.is_set():
+            if self.stop.is_set():
                 return False
-            for offset, mark in enumerate(marks, start=start):
-                if mark.final:
-                    continue
-                queue.put_nowait((first + offset, rows[offset], mark))
+            batch = await self.ledger.begin(self.first + start, min(len(rows) - start, size))
+            if not batch.runnable:
+                return False
+            for offset, mark in enumerate(batch.marks, start=start):
+                if not mark.final:
+                    queue.put_nowait((self.first + offset, rows[offset], mark, batch))
         return True
 
-    async def settle(
-        self,
-        provider: Provider | None,
-        pacer: Pacer,
-        index: int,
-        row: Row,
-        mark: Mark,
-        recorder: Recorder,
-    ) -> None:
+    async def settle(self, provider: Provider | None, item: Item, recorder: Recorder) -> None:
+        index, row, mark, batch = item
         try:
-            result = await self.attempt(provider, pacer, row, mark)
-        except Stopped:
-            recorder.all_final = False
-            return
-        except JobStop as stop:
-            recorder.all_final = False
-            await self.stop_job(stop)
+            result = await self.attempt(provider, row, mark, batch)
+        except _Halt as halt:
+            await recorder.add(index, halt.result)
+            await self.stop_job(halt.stop)
             return
         await recorder.add(index, result)
 
     async def attempt(
-        self, provider: Provider | None, pacer: Pacer, row: Row, mark: Mark
+        self, provider: Provider | None, row: Row, mark: Mark, batch: Batch
     ) -> TargetResult:
         try:
             target = self.spec.validate(dict(zip(self.meta.columns, row, strict=True)))
@@ -213,65 +200,48 @@ class ChunkRun:
             return result_of(Outcome.INVALID, mark.attempts, message=str(exc))
         if provider is None:
             return result_of(Outcome.WOULD_CANCEL, mark.attempts)
-        tries = Tries()
+        call = self.work.caller.target()
         try:
-            call = await self.policy.run(
-                lambda: self.send(provider, pacer, target, tries), self.nap
-            )
+            answer = await self.answer(provider, target, call, mark, batch)
         except Stopped:
-            if not tries.made:
-                raise
-            # Stopped between tries: not final, but the calls made are on the books.
-            return TargetResult(None, mark.attempts + tries.made, int(time.time()))
+            # Nothing more is sent; the calls made are on the books, not final.
+            return unsent(mark, call, since(mark, batch, call))
         except UnreachableError as exc:
-            if not tries.reached:
-                raise Misconfigured(f"every try failed to connect: {exc.message}") from exc
-            return failed(exc, mark.attempts + tries.made)
+            if not call.reached:
+                stop = Misconfigured(f"every try failed to connect: {exc.message}")
+                raise _Halt(stop, unsent(mark, call, since(mark, batch, call))) from exc
+            return failed(exc, mark.attempts + call.made, since(mark, batch, call))
         except TransientError as exc:
-            return failed(exc, mark.attempts + tries.made)
-        if self.meta.kind == "cancel" and readback.may_be_ours(call, mark.was_in_flight, target):
-            call = await readback.resolve(provider, pacer, self.policy, self.nap, target, call)
+            return failed(exc, mark.attempts + call.made, since(mark, batch, call))
+        except JobStop as stop:
+            raise _Halt(stop, unsent(mark, call, since(mark, batch, call))) from stop
         return TargetResult(
-            outcome=call.outcome,
-            attempts=mark.attempts + tries.made,
+            outcome=answer.outcome,
+            attempts=mark.attempts + call.made,
             updated_at=int(time.time()),
-            http_status=call.http_status,
-            error_code=call.error_code,
-            error_message=call.error_message,
-            extra=call.extra,
+            http_status=answer.http_status,
+            error_code=answer.error_code,
+            error_message=answer.error_message,
+            extra=answer.extra,
+            uncertain_since=since(mark, batch, call),
         )
 
-    async def send(
-        self, provider: Provider, pacer: Pacer, target: Target, tries: Tries
+    async def answer(
+        self, provider: Provider, target: Target, call: TargetCalls, mark: Mark, batch: Batch
     ) -> CallResult:
-        """One try: wait for the tenant's slot, call, share a 429 with every worker."""
-        if self.stop.is_set():
-            raise Stopped
-        await pacer.wait_turn(self.nap)
-        tries.made += 1
-        try:
-            if self.meta.kind == "poll":
-                return await provider.read(target)
-            return await provider.cancel(target)
-        except UnreachableError:
-            raise
-        except TransientError as exc:
-            tries.reached = True
-            if exc.http_status == 429:
-                await pacer.throttled(exc.retry_after)
-            raise
-
-    async def nap(self, delay: float) -> None:
-        """Sleep, unless the job stops first (short naps just sleep: cheaper, and the stop is
-        seen right after)."""
-        if self.stop.is_set():
-            raise Stopped
-        if delay <= SHORT_NAP:
-            await asyncio.sleep(max(delay, 0))
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stop.wait(), delay)
-            raise Stopped
+        """The vendor's answer for one target, resolved by a read where it must be."""
+        if self.meta.kind is JobKind.POLL:
+            return await provider.read(target, call)
+        answer = await provider.cancel(target, call)
+        first_uncertain = since(mark, batch, call)
+        uncertain = first_uncertain is not None or batch.reads_required
+        if not truth.needs_read(answer, target, uncertain):
+            return answer
+        evidence = truth.Evidence(
+            since=first_uncertain if first_uncertain is not None else self.meta.created_at,
+            tolerance=self.rt.settings.cancel_time_tolerance,
+        )
+        return await truth.resolve(provider, call, target, answer, evidence)
 
     async def stop_job(self, stop: JobStop) -> None:
         self.stop.set()
@@ -284,44 +254,41 @@ class ChunkRun:
             )
 
 
-def provider_for(
-    rt: Runtime, meta: JobMeta, pace: Callable[[], Awaitable[None]] | None = None
-) -> Provider:
-    """The job's provider on this worker: its base URL, the org's credential, the process's
-    session. Raises ``JobStop`` when either is missing here."""
-    spec = get_spec(meta.provider)
-    base_url = spec.base_url(rt.settings)
-    if not base_url:
-        raise Misconfigured(f"no base URL configured for {spec.name} on this worker")
-    try:
-        credential = rt.credentials.require(spec.vendor, meta.org)
-    except UsageError as exc:
-        raise Unauthorized(f"on this worker: {exc}") from exc
-    context = ProviderContext(
-        session=rt.session,
-        org=meta.org,
-        base_url=base_url,
-        credential=credential,
-        timeout=rt.timeout,
-        token_margin=rt.settings.token_refresh_margin,
-        shared=rt.shared,
-        pace=pace,
-        job_created_ms=int(meta.created_at * 1000),
+class _Halt(Exception):
+    """A call said the job must stop; the target's books as they stand go with it."""
+
+    def __init__(self, stop: JobStop, result: TargetResult) -> None:
+        super().__init__(stop.message)
+        self.stop = stop
+        self.result = result
+
+
+def since(mark: Mark, batch: Batch, call: TargetCalls) -> int | None:
+    """Since when an attempt of this job at the target may have been applied: the earlier
+    attempts' record, else this pass's mark time if one of its tries was uncertain."""
+    if mark.uncertain_since is not None:
+        return mark.uncertain_since
+    return batch.marked_at if call.uncertain_tries else None
+
+
+def unsent(
+    mark: Mark, call: TargetCalls | None = None, uncertain_since: int | None = None
+) -> TargetResult:
+    """Not final, nothing on the wire: the in-flight mark is replaced by what is known."""
+    made = call.made if call is not None else 0
+    return TargetResult(
+        None,
+        mark.attempts + made,
+        int(time.time()),
+        uncertain_since=mark.uncertain_since if uncertain_since is None else uncertain_since,
     )
-    return spec.make(context)
-
-
-@dataclass
-class Tries:
-    made: int = 0
-    reached: bool = False  # did any try get past connecting?
 
 
 def result_of(outcome: Outcome, attempts: int, message: str | None = None) -> TargetResult:
     return TargetResult(outcome, attempts, int(time.time()), error_message=message)
 
 
-def failed(exc: TransientError, attempts: int) -> TargetResult:
+def failed(exc: TransientError, attempts: int, uncertain_since: int | None) -> TargetResult:
     return TargetResult(
         Outcome.FAILED,
         attempts,
@@ -329,6 +296,7 @@ def failed(exc: TransientError, attempts: int) -> TargetResult:
         http_status=exc.http_status,
         error_code=exc.error_code,
         error_message=exc.message,
+        uncertain_since=uncertain_since,
     )
 
 

@@ -1,26 +1,45 @@
-"""Job operations shared by the CLI (and any future API): submit, pause, resume, abort, purge.
+"""Job operations shared by every interface (the CLI, the demo, cleanup, the HTTP API): one way
+to prepare and submit a job, and the job controls (pause, resume, abort, retry, purge).
 
-Dispatching a chunk to the workers is a callable handed in (``Dispatch``): the Celery wiring
-lives in ``tasks/``, never here.
+Submitting is three steps, each once: ``open_job`` checks the request and creates the job
+(queued, nothing loaded); ``StagedJob.load`` streams the rows into Redis chunk by chunk
+(validation, duplicates, invalid rows recorded) and dispatches nothing; ``StagedJob.release``
+dispatches the staged chunks once the whole input was read and accepted. An input that fails
+part-way therefore sends nothing: an unreadable file or an encoding error (``InputError``)
+deletes the job entirely; any other failure (the CLI killed, Redis lost) leaves it ``aborted``
+with reason ``submit_interrupted``. ``submit`` does the three in a row.
+
+Dispatching to the workers is a port (``Dispatch``): the Celery adapter lives in
+``countermand.dispatch``, never here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from countermand.credentials import CredentialStore
-from countermand.errors import UsageError
+from countermand.errors import InputError, UsageError
 from countermand.inputs import InputRow
-from countermand.models import JobStatus, Outcome, StopReason, TargetResult
+from countermand.models import RUNNABLE, JobKind, JobStatus, Outcome, StopReason, TargetResult
 from countermand.providers import InvalidRow, ProviderSpec
 from countermand.settings import Settings
-from countermand.store import RUNNABLE, Row, Store
+from countermand.store import NewJob, RetryAnswer, Row, Store
 
-Dispatch = Callable[[str, Sequence[int]], None]
+Rows = AsyncIterable[InputRow] | Iterable[InputRow]
+
+
+class Dispatch(Protocol):
+    """How the core hands work to the workers (``countermand.dispatch.CeleryDispatch``)."""
+
+    def chunks(self, job_id: str, chunks: Sequence[int]) -> None: ...
+
+    def verify(self, job_ids: Sequence[str]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -30,7 +49,7 @@ class SubmitRequest:
     rate: float | None = None
     dry_run: bool = False
     name: str | None = None
-    kind: str = "cancel"
+    kind: JobKind = JobKind.CANCEL
     auto_retry: int = 0  # --auto-retry N: rounds of the failed targets, scheduled
     abort_at: float | None = None  # --abort-at PCT
     abort_min: int = 1  # --abort-min N
@@ -50,13 +69,13 @@ def row_hash(key: str) -> int:
 def check_request(request: SubmitRequest, settings: Settings, creds: CredentialStore) -> None:
     """Everything that can be refused before a job exists (CLI exit code 2)."""
     spec = request.spec
-    if request.kind == "cancel" and not spec.can_cancel:
+    if request.kind is JobKind.CANCEL and not spec.can_cancel:
         raise UsageError(f"{spec.name} has no cancel: poll its commands (countermand poll)")
-    if request.verify and (request.kind != "cancel" or request.dry_run):
+    if request.verify and (request.kind is not JobKind.CANCEL or request.dry_run):
         raise UsageError(
             "--verify reads back what a cancel job canceled: not with a poll or a dry run"
         )
-    if request.kind == "poll" and request.dry_run:
+    if request.kind is JobKind.POLL and request.dry_run:
         raise UsageError("a poll changes nothing: --dry-run is for cancel jobs")
     if problem := spec.org_pattern.check(request.org):
         raise UsageError(f"--org: {problem}")
@@ -83,65 +102,130 @@ class _Chunk:
     invalid: list[tuple[int, TargetResult]] = field(default_factory=list)
 
 
+async def open_job(
+    store: Store, settings: Settings, credentials: CredentialStore, request: SubmitRequest
+) -> StagedJob:
+    """Check the request and create the job: queued, nothing loaded, nothing dispatched."""
+    check_request(request, settings, credentials)
+    job_id = new_job_id()
+    spec = request.spec
+    expire_at_ms = await store.create_job(
+        NewJob(
+            job_id=job_id,
+            provider=spec.name,
+            org=request.org,
+            rate=request.rate or settings.rate,
+            dry_run=request.dry_run,
+            name=request.name,
+            chunk_size=settings.chunk_size,
+            columns=[c.name for c in spec.columns],
+            retention_s=settings.retention_seconds,
+            kind=request.kind,
+            auto_retry=request.auto_retry,
+            retry_delay=settings.retry_round_delay,
+            abort_at=request.abort_at,
+            abort_min=request.abort_min,
+            verify=request.verify,
+            verify_delay=settings.verify_delay,
+        )
+    )
+    return StagedJob(store, spec, job_id, settings.chunk_size, expire_at_ms)
+
+
+class StagedJob:
+    """A job being loaded: rows in, then released to the workers."""
+
+    def __init__(
+        self, store: Store, spec: ProviderSpec, job_id: str, size: int, expire_at_ms: int
+    ) -> None:
+        self.store = store
+        self.spec = spec
+        self.job_id = job_id
+        self.size = size
+        self.expire_at_ms = expire_at_ms
+        self.columns = [c.name for c in spec.columns]
+        self.rows_read = 0
+
+    async def load(self, rows: Rows) -> None:
+        """Stream every row into Redis; on failure nothing of the job is ever dispatched."""
+        try:
+            chunks = await self._stage(rows)
+            await self.store.finalize(self.job_id, chunks)
+        except InputError:
+            await self.store.purge(self.job_id, force=True)
+            raise
+        except BaseException as exc:
+            await self._interrupted(exc)
+            raise
+        finally:
+            await self.store.drop_dedup(self.job_id)
+
+    async def release(self, dispatch: Dispatch) -> list[int]:
+        """Dispatch the staged chunks (the whole input was read and accepted)."""
+        chunks = await self.store.open_chunks(self.job_id)
+        if chunks:
+            dispatch.chunks(self.job_id, chunks)
+        return chunks
+
+    async def _stage(self, rows: Rows) -> int:
+        chunk_no, current = 0, _Chunk()
+        async for row in _each(rows):
+            _add_row(self.spec, current, self.rows_read, row, self.columns)
+            self.rows_read += 1
+            if len(current.rows) == self.size:
+                await self._write(chunk_no, self.rows_read - self.size, current)
+                chunk_no, current = chunk_no + 1, _Chunk()
+        if current.rows:
+            await self._write(chunk_no, self.rows_read - len(current.rows), current)
+            chunk_no += 1
+        return chunk_no
+
+    async def _write(self, chunk_no: int, first: int, chunk: _Chunk) -> None:
+        hashes = [row_hash(key) for _, _, key in chunk.keys]
+        fresh = await self.store.first_seen(self.job_id, hashes, self.expire_at_ms)
+        for (offset, line, _key), is_first in zip(chunk.keys, fresh, strict=True):
+            if not is_first:
+                reason = f"line {line}: duplicate: repeats an earlier row of this job"
+                chunk.invalid.append((first + offset, invalid(reason)))
+        await self.store.write_chunk(
+            self.job_id, chunk_no, chunk.rows, chunk.invalid, self.expire_at_ms
+        )
+
+    async def _interrupted(self, exc: BaseException) -> None:
+        detail = f"input stopped loading after {self.rows_read} rows: {exc!r}"[:500]
+        # If Redis itself is what failed, the job stays queued and unloaded: never sent.
+        with contextlib.suppress(Exception):
+            await self.store.transition(
+                self.job_id,
+                JobStatus.ABORTED,
+                RUNNABLE,
+                reason=StopReason.SUBMIT_INTERRUPTED,
+                detail=detail,
+            )
+
+
 async def submit(
     store: Store,
     settings: Settings,
+    credentials: CredentialStore,
     request: SubmitRequest,
-    rows: Iterable[InputRow],
+    rows: Rows,
     dispatch: Dispatch,
 ) -> str:
-    """Create a job and stream its rows into Redis chunk by chunk; dispatch each chunk as soon
-    as it is written. Returns the job id. A failure midway aborts the job (reason
-    ``submit_interrupted``) so it never looks complete."""
-    spec = request.spec
-    job_id = new_job_id()
-    size = settings.chunk_size
-    columns = [c.name for c in spec.columns]
-    await store.create_job(
-        job_id,
-        provider=spec.name,
-        org=request.org,
-        rate=request.rate or settings.rate,
-        dry_run=request.dry_run,
-        name=request.name,
-        chunk_size=size,
-        columns=columns,
-        retention_s=settings.retention_seconds,
-        kind=request.kind,
-        auto_retry=request.auto_retry,
-        retry_delay=settings.retry_round_delay,
-        abort_at=request.abort_at,
-        abort_min=request.abort_min,
-        verify=request.verify,
-        verify_delay=settings.verify_delay,
-    )
-    expire_at_ms = int((time.time() + settings.retention_seconds) * 1000)
-    chunk_no, index = 0, 0
-    current = _Chunk()
-    try:
+    """Check, create, stage every row, then dispatch; returns the job id."""
+    job = await open_job(store, settings, credentials, request)
+    await job.load(rows)
+    await job.release(dispatch)
+    return job.job_id
+
+
+async def _each(rows: Rows) -> AsyncIterator[InputRow]:
+    if isinstance(rows, AsyncIterable):
+        async for row in rows:
+            yield row
+    else:
         for row in rows:
-            _add_row(spec, current, index, row, columns)
-            index += 1
-            if len(current.rows) == size:
-                await _write(store, job_id, chunk_no, index - size, current, expire_at_ms, dispatch)
-                chunk_no, current = chunk_no + 1, _Chunk()
-        if current.rows:
-            first = index - len(current.rows)
-            await _write(store, job_id, chunk_no, first, current, expire_at_ms, dispatch)
-            chunk_no += 1
-        await store.finalize(job_id, chunk_no)
-    except BaseException as exc:
-        await store.transition(
-            job_id,
-            JobStatus.ABORTED,
-            RUNNABLE,
-            reason=StopReason.SUBMIT_INTERRUPTED,
-            detail=f"input stopped loading after {index} rows: {exc!r}"[:500],
-        )
-        raise
-    finally:
-        await store.drop_dedup(job_id)
-    return job_id
+            yield row
 
 
 def _add_row(spec: ProviderSpec, chunk: _Chunk, index: int, row: InputRow, cols: list[str]) -> None:
@@ -159,26 +243,6 @@ def invalid(reason: str) -> TargetResult:
     return TargetResult(Outcome.INVALID, 0, int(time.time()), error_message=reason)
 
 
-async def _write(
-    store: Store,
-    job_id: str,
-    chunk_no: int,
-    first: int,
-    chunk: _Chunk,
-    expire_at_ms: int,
-    dispatch: Dispatch,
-) -> None:
-    hashes = [row_hash(key) for _, _, key in chunk.keys]
-    fresh = await store.first_seen(job_id, hashes, expire_at_ms)
-    for (offset, line, _key), is_first in zip(chunk.keys, fresh, strict=True):
-        if not is_first:
-            reason = f"line {line}: duplicate: repeats an earlier row of this job"
-            chunk.invalid.append((first + offset, invalid(reason)))
-    await store.write_chunk(job_id, chunk_no, chunk.rows, chunk.invalid, expire_at_ms)
-    if len(chunk.invalid) < len(chunk.rows):
-        dispatch(job_id, [chunk_no])
-
-
 async def pause(store: Store, job_id: str) -> None:
     await store.transition(
         job_id, JobStatus.PAUSED, RUNNABLE, reason=StopReason.OPERATOR, detail="paused by operator"
@@ -190,7 +254,7 @@ async def resume(store: Store, job_id: str, dispatch: Dispatch) -> list[int]:
     still owned by a live worker drops the duplicate message)."""
     chunks = await store.transition(job_id, JobStatus.RUNNING, [JobStatus.PAUSED])
     if chunks:
-        dispatch(job_id, chunks)
+        dispatch.chunks(job_id, chunks)
     return chunks
 
 
@@ -209,7 +273,7 @@ async def retry(store: Store, job_id: str, dispatch: Dispatch) -> list[int]:
     chunks dispatched (none when nothing failed: the job is left as it is)."""
     _answer, chunks = await store.retry(job_id)
     if chunks:
-        dispatch(job_id, chunks)
+        dispatch.chunks(job_id, chunks)
     return chunks
 
 
@@ -219,7 +283,11 @@ async def retry_due(store: Store, dispatch: Dispatch) -> list[str]:
     started = []
     for job_id, round_ in await store.retries_due():
         answer, chunks = await store.retry(job_id, expected_round=round_)
-        if answer == "ok":
-            dispatch(job_id, chunks)
+        if answer is RetryAnswer.OK:
+            dispatch.chunks(job_id, chunks)
             started.append(job_id)
     return started
+
+
+async def purge(store: Store, job_id: str) -> None:
+    await store.purge(job_id)

@@ -1,14 +1,20 @@
 """One global request pace per tenant (vendor, org) and per job, across processes and hosts.
 
-The Redis side (``lua/limiter.lua``) is GCRA with reservations on the Redis server's clock: one
-round trip reserves ``n`` consecutive slots that satisfy both the tenant's limit and the job's
-rate, and answers when the first one starts and how far apart they are. Slots are instants, not
-a bucket: a process spends each at its own time, so batching adds no burst.
+The backend (``LimiterBackend``; Redis: ``lua/limiter.lua`` through the store, and an
+in-memory stub for unit tests) is GCRA with reservations on one clock: one round trip reserves
+``n`` consecutive slots that satisfy both the tenant's limit and the job's rate, and answers
+when the first one starts and how far apart they are. Slots are instants, not a bucket: a
+process spends each at its own time, so batching adds no burst. A job that is not runnable
+(paused, aborted) gets no slot: ``wait_turn`` raises ``Stopped``.
 
 ``n`` grows with the rate so that a batch spans about ``BATCH_WINDOW`` seconds: at 20 requests/s
 every request makes its own reservation; at 2,000/s one round trip serves 40 requests.
 Each limit is paced ``headroom`` under its configured value (default 3%), absorbing the jitter
 between our send and the vendor's count, and ``EARLY``.
+
+Tokens: every request spends one slot (``spend``, called by ``countermand.calls`` right before
+it sends); the count is reported to the tenant's ``tokens`` with the next reservation and by
+``flush``, so that a test can hold requests sent against tokens spent.
 """
 
 from __future__ import annotations
@@ -18,10 +24,10 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from countermand import keys
-from countermand.scripts import Scripts
+from countermand.errors import Stopped
+from countermand.store import keys
+from countermand.store.tenants import Adaptation, Ask, LimiterBackend
 
 BATCH_WINDOW = 0.02
 MAX_BATCH = 100
@@ -41,23 +47,14 @@ def batch_size(rate: float) -> int:
     return max(1, min(MAX_BATCH, int(rate * BATCH_WINDOW)))
 
 
-@dataclass(frozen=True, slots=True)
-class Adaptation:
-    """How 429s without Retry-After lower a tenant's rate, and how it recovers."""
-
-    factor: float = 0.5  # multiplicative decrease per 429 burst
-    cooldown_s: float = 1.0  # one decrease per this long, however many 429s arrive
-    floor: float = 0.5  # requests/s, never lower
-    recovery: float = 0.05  # fraction of the limit regained per second without 429s
-
-
 @dataclass
 class Pacer:
     """Hands out this process's reserved slots for one (tenant, job) pair, in order."""
 
-    scripts: Scripts
+    backend: LimiterBackend
     tenant_key: str
     job_key: str
+    meta_key: str
     limit: float
     rate: float
     headroom: float
@@ -67,6 +64,7 @@ class Pacer:
     round_trips: int = 0
     effective_rate: float = 0.0
     hold_until: float = 0.0  # monotonic: no request before this (a 429 with Retry-After)
+    unreported: int = 0  # tokens spent and not yet reported
     _slots: deque[float] = field(default_factory=deque)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -80,7 +78,7 @@ class Pacer:
 
     async def wait_turn(self, sleep: Sleep) -> None:
         """Wait for this process's next slot. A slot reserved before a hold began is dropped
-        and a new one taken after the hold."""
+        and a new one taken after the hold. Raises ``Stopped`` when the job is not runnable."""
         while True:
             slot = await self.next_slot(sleep)
             delay = slot - self.clock()
@@ -89,23 +87,38 @@ class Pacer:
             if self.clock() >= self.hold_until:
                 return
 
+    def spend(self) -> None:
+        """A request is about to be sent on the slot just waited for."""
+        self.unreported += 1
+
+    async def flush(self) -> None:
+        if self.unreported:
+            spent, self.unreported = self.unreported, 0
+            await self.backend.report_tokens(self.tenant_key, spent)
+
     async def _reserve(self, sleep: Sleep) -> None:
-        wait_us, spacing_us, effective, held_us = await self.scripts.limiter(
-            keys=[self.tenant_key, self.job_key],
-            args=[
+        spent, self.unreported = self.unreported, 0
+        answer = await self.backend.reserve(
+            Ask(
+                self.tenant_key,
+                self.job_key,
+                self.meta_key,
                 self.limit,
                 self.rate,
                 self.headroom,
                 self.n,
                 self.limit * self.adaptation.recovery,
                 int(HORIZON * 1e6),
-            ],
+                spent,
+            )
         )
         self.round_trips += 1
-        self.effective_rate = float(effective)
+        if answer.stopped:
+            raise Stopped
+        self.effective_rate = answer.effective_rate
         now = self.clock()
-        self.hold_until = max(self.hold_until, now + int(held_us) / 1e6)
-        wait, spacing = int(wait_us) / 1e6, int(spacing_us) / 1e6
+        self.hold_until = max(self.hold_until, now + answer.held_us / 1e6)
+        wait, spacing = answer.wait_us / 1e6, answer.spacing_us / 1e6
         if spacing == 0:  # refused: our turn is beyond the horizon, ask again when it is near
             await sleep(max(wait - HORIZON / 2, EARLY))
             return
@@ -114,19 +127,15 @@ class Pacer:
     async def throttled(self, retry_after: float | None) -> None:
         """The vendor answered 429: tell every worker (hold or slow the tenant) and drop the
         slots this process had reserved, which were computed before the 429."""
-        a = self.adaptation
         if retry_after:
             self.hold_until = max(self.hold_until, self.clock() + retry_after)
-        await self.scripts.throttle(
-            keys=[self.tenant_key],
-            args=[
-                int((retry_after or 0) * 1e6),
-                self.limit,
-                a.factor,
-                a.floor,
-                int(a.cooldown_s * 1e6),
-            ],
+        await self.backend.throttle(
+            self.tenant_key, int((retry_after or 0) * 1e6), self.limit, self.adaptation
         )
+        self._slots.clear()
+
+    def drop_slots(self) -> None:
+        """The job stopped: slots reserved ahead are not to be used."""
         self._slots.clear()
 
 
@@ -134,9 +143,9 @@ class RateLimiter:
     """Per-process factory of pacers (one per tenant and job)."""
 
     def __init__(
-        self, scripts: Scripts, headroom: float = 0.03, adaptation: Adaptation | None = None
+        self, backend: LimiterBackend, headroom: float = 0.03, adaptation: Adaptation | None = None
     ) -> None:
-        self._scripts = scripts
+        self._backend = backend
         self._headroom = headroom
         self._adaptation = adaptation or Adaptation()
         self._pacers: dict[tuple[str, str, float, float], Pacer] = {}
@@ -148,9 +157,10 @@ class RateLimiter:
         pacer = self._pacers.get(key)
         if pacer is None:
             pacer = Pacer(
-                self._scripts,
+                self._backend,
                 key[0],
                 key[1],
+                keys.job(job_id),
                 tenant_rate,
                 job_rate,
                 self._headroom,
@@ -161,27 +171,3 @@ class RateLimiter:
                 self._pacers.clear()
             self._pacers[key] = pacer
         return pacer
-
-
-@dataclass(frozen=True, slots=True)
-class TenantState:
-    tenant: str
-    limit: float | None  # as the workers last applied it
-    effective_rate: float | None
-    hold_until: float | None  # unix seconds
-
-
-async def tenant_state(redis: Any, vendor: str, org: str) -> TenantState:
-    """What ``status`` shows of a tenant: its effective rate and any hold."""
-    name = keys.tenant_rate(vendor, org)
-    lim, eff, hold = await redis.hmget(name, ["lim", "eff", "hold"])
-    now_s, now_us = await redis.time()
-    hold_at = float(hold) / 1e6 if hold else None
-    if hold_at is not None and hold_at <= now_s + now_us / 1e6:
-        hold_at = None
-    return TenantState(
-        tenant=f"{vendor}:{org}",
-        limit=float(lim) if lim else None,
-        effective_rate=float(eff) if eff else None,
-        hold_until=hold_at,
-    )

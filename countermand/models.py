@@ -64,6 +64,27 @@ class JobStatus(StrEnum):
     ABORTED = "aborted"
 
 
+RUNNABLE = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class JobKind(StrEnum):
+    """What a job does to each target: cancel its command, or only read it (``poll``)."""
+
+    CANCEL = "cancel"
+    POLL = "poll"
+
+
+class Verified(StrEnum):
+    """The report's ``verified`` column: the state class a read found, or ``unknown`` when a
+    read could not tell whether this job's cancel took (README, "Outcomes under faults")."""
+
+    PENDING = "pending"
+    DONE = "done"
+    CANCELED = "canceled"
+    ERRORED = "errored"
+    UNKNOWN = "unknown"
+
+
 class StopReason(StrEnum):
     """Why a job paused or aborted (the status object's ``reason``)."""
 
@@ -77,23 +98,38 @@ class StopReason(StrEnum):
 
 @dataclass(slots=True)
 class TargetResult:
-    """What is stored for one target; ``encode`` is the compact form kept in Redis."""
+    """What is stored for one target; ``encode`` is the compact form kept in Redis:
+    ``[code, attempts, updated_at, http_status, error_code, error_message, extra,
+    uncertain_since]`` with trailing nulls dropped (most results are 3 or 4 items).
 
-    outcome: Outcome | None  # None while in flight
+    ``uncertain_since`` (Redis time, seconds) is set once an attempt of this job may have
+    reached the vendor without a definite answer (a timeout, a connection lost after sending,
+    a 5xx, a malformed answer, a worker or Redis lost mid-call); it is kept through retry rounds
+    and tells a later "too late" answer to be resolved by a read (``countermand.truth``).
+    Python writes a non-final result only as ``QUEUED`` (no call on the wire); the in-flight
+    mark ``IN_FLIGHT`` is written by ``begin.lua`` alone."""
+
+    outcome: Outcome | None  # None: not final yet
     attempts: int = 0
     updated_at: int = 0  # unix seconds
     http_status: int | None = None
     error_code: str | None = None
     error_message: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    uncertain_since: int | None = None
 
     @property
     def final(self) -> bool:
         return self.outcome is not None
 
     def encode(self) -> str:
-        code = OUTCOME_CODES[self.outcome] if self.outcome else IN_FLIGHT
-        if self.error_code is None and self.error_message is None and not self.extra:
+        code = OUTCOME_CODES[self.outcome] if self.outcome else QUEUED
+        if (
+            self.error_code is None
+            and self.error_message is None
+            and not self.extra
+            and self.uncertain_since is None
+        ):
             # The common answer, formatted directly (json.dumps costs more than the call's
             # bookkeeping otherwise); same text json.dumps would give.
             tail = "" if self.http_status is None else f",{int(self.http_status)}"
@@ -106,6 +142,7 @@ class TargetResult:
             self.error_code,
             self.error_message,
             self.extra or None,
+            self.uncertain_since,
         ]
         while items[-1] is None:
             items.pop()
@@ -114,8 +151,8 @@ class TargetResult:
     @classmethod
     def decode(cls, raw: str | bytes) -> TargetResult:
         items = json.loads(raw)
-        items += [None] * (7 - len(items))
-        code, attempts, updated_at, http_status, error_code, message, extra = items
+        items += [None] * (8 - len(items))
+        code, attempts, updated_at, http_status, error_code, message, extra, since = items[:8]
         return cls(
             outcome=None if code in (IN_FLIGHT, QUEUED) else CODE_OUTCOMES[code],
             attempts=attempts or 0,
@@ -124,6 +161,7 @@ class TargetResult:
             error_code=error_code,
             error_message=message,
             extra=extra or {},
+            uncertain_since=since,
         )
 
 
@@ -131,7 +169,7 @@ class JobInfo(BaseModel):
     """The status object of ``status --json``, ``submit --json`` and ``jobs --json``."""
 
     job_id: str
-    kind: str = "cancel"
+    kind: JobKind = JobKind.CANCEL
     provider: str
     org: str
     name: str | None = None
@@ -152,6 +190,9 @@ class JobInfo(BaseModel):
     abort_at: float | None = None
     abort_min: int | None = None
     verify: bool = False  # --verify: canceled and cancel_requested are read back
+    # Targets whose outcome a read could not decide (report: verified = "unknown"); at most the
+    # targets with an uncertain attempt (README, "Outcomes under faults").
+    undecided: int = 0
     limiter: dict[str, Any] | None = None  # the tenant's effective rate and hold (status only)
 
     @property

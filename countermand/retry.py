@@ -102,7 +102,7 @@ class RetryPolicy:
                     state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
                 state.set_exception((type(exc), exc, exc.__traceback__))
                 state.upcoming_sleep = delay = self.wait(state)
-                if exc.http_status == 429:
+                if exc.throttled:
                     # Throttling is the tenant's, not the target's: it uses no attempt, only
                     # its own budget of waiting, so a 429 storm does not end targets `failed`.
                     throttled_for += delay

@@ -1,9 +1,10 @@
 """What one worker process owns for its whole life: made once, used by every chunk it runs.
 
-One Redis client, one ``aiohttp.ClientSession`` (connection pooling across chunks), one rate
-limiter with its pacers, one credential store, and per-process caches (EnOS tokens). It must be
-opened and closed on the same event loop: ``worker/bridge.py`` does that in each Celery pool
-process; the tests and benchmarks do it under ``asyncio.run``.
+One Redis store, one ``aiohttp.ClientSession`` (connection pooling across chunks), one rate
+limiter with its pacers, one credential store, the stop watch (the events channel), and
+per-process caches (EnOS tokens). It must be opened and closed on the same event loop:
+``countermand.bridge`` does that in each Celery pool process; the CLI, the tests and the
+benchmarks do it under ``asyncio.run``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from typing import Any
 import aiohttp
 
 from countermand.credentials import CredentialStore
-from countermand.limiter import Adaptation, RateLimiter
+from countermand.limiter import RateLimiter
+from countermand.providers import Wiring
 from countermand.settings import Settings
 from countermand.store import Store, redis_client
+from countermand.store.tenants import Adaptation
+from countermand.watch import StopWatch
 
 
 @dataclass
@@ -27,6 +31,7 @@ class Runtime:
     credentials: CredentialStore
     limiter: RateLimiter
     timeout: aiohttp.ClientTimeout
+    watch: StopWatch
     shared: dict[Any, Any] = field(default_factory=dict)
 
     @classmethod
@@ -34,13 +39,15 @@ class Runtime:
         store = Store(redis_client(settings.redis_url))
         connector = aiohttp.TCPConnector(limit=settings.concurrency * 2, ttl_dns_cache=300)
         session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
+        watch = StopWatch(store)
+        watch.start()
         return cls(
             settings=settings,
             store=store,
             session=session,
             credentials=CredentialStore(settings),
             limiter=RateLimiter(
-                store.scripts,
+                store,
                 settings.rate_headroom,
                 Adaptation(
                     factor=settings.throttle_factor,
@@ -52,8 +59,14 @@ class Runtime:
             timeout=aiohttp.ClientTimeout(
                 total=settings.http_timeout, sock_connect=settings.connect_timeout
             ),
+            watch=watch,
         )
 
+    @property
+    def wiring(self) -> Wiring:
+        return Wiring(self.settings, self.credentials, self.session, self.timeout, self.shared)
+
     async def close(self) -> None:
+        await self.watch.close()
         await self.session.close()
-        await self.store.redis.aclose()
+        await self.store.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,6 +68,16 @@ class Settings(BaseSettings):
         30.0, ge=0, le=86_400, description="--verify: seconds between a cancel and its read"
     )
     http_timeout: float = Field(30.0, gt=0, le=600)
+    max_answer_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, le=1024**3, description="vendor answers larger are not read"
+    )
+    cancel_time_tolerance: float = Field(
+        5.0,
+        ge=0,
+        le=3_600,
+        description="seconds of clock difference allowed between the vendor and Redis when a "
+        "read decides whether this job's cancel took",
+    )
     connect_timeout: float = Field(10.0, gt=0, le=120)
     token_refresh_margin: float = Field(300.0, ge=0, le=3_600)
 
@@ -98,6 +109,18 @@ class Settings(BaseSettings):
         return self.tenant_rates.get(
             f"{vendor}:{org}", self.tenant_rates.get(vendor, self.tenant_rate)
         )
+
+
+def redacted_url(url: str) -> str:
+    """A URL fit for messages and logs: any password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = f"{parts.username}:" if parts.username else ":"
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}***@{host}"))
 
 
 @lru_cache(maxsize=1)

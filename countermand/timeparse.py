@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -27,3 +27,8 @@ def parse_time(raw: object) -> float | None:
         return datetime.fromisoformat(text).timestamp()
     except ValueError:
         return None
+
+
+def iso_utc(epoch_s: float) -> str:
+    """Epoch seconds as ``2026-02-10T12:00:00Z``."""
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from countermand.errors import UsageError
-from countermand.keys import Queue
+from tasks.messages import Queue
 
 ALLOWED_POOL = "prefork"
 

@@ -1,1 +1,1 @@
-"""Thin Celery tasks over the core (``countermand``)."""
+"""Thin Celery tasks over the core (``countermand``): names and messages in ``messages``."""

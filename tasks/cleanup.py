@@ -1,24 +1,22 @@
-"""The scheduled cleanup task: a shim over ``countermand.cleanup.run_scheduled``."""
+"""The scheduled cleanup task: a shim over ``countermand.cleanup.run_scheduled``.
+
+Acknowledged late: a worker that dies mid-discovery leaves the message to be delivered again,
+and the slot's lock (released on failure, expiring if the process died) lets it run once."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
+from celery import shared_task
 
+from countermand import bridge
 from countermand.cleanup import run_scheduled
-from schedules import CLEANUP_TASK
-from tasks.chunks import dispatch
-from worker import bridge
-from worker.app import app
+from tasks.messages import CLEANUP_TASK, CleanupMessage
 
 
-class CleanupMessage(BaseModel):
-    v: Literal[1] = 1
-    policy: str = Field(min_length=1, max_length=64)
-
-
-@app.task(name=CLEANUP_TASK, bind=True, ignore_result=True, acks_late=False)
+@shared_task(
+    name=CLEANUP_TASK, bind=True, ignore_result=True, acks_late=True, reject_on_worker_lost=True
+)
 def cleanup(self: Any, payload: dict[str, Any]) -> str | None:
     message = CleanupMessage.model_validate(payload)
-    return bridge.run(lambda rt: run_scheduled(rt, message.policy, dispatch))
+    return bridge.run(lambda rt, dispatch: run_scheduled(rt, message.policy, dispatch))

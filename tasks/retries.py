@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery import shared_task
+
+from countermand import bridge
 from countermand.jobs import retry_due
-from schedules import RETRY_SWEEP_TASK
-from tasks.chunks import dispatch
-from worker import bridge
-from worker.app import app
+from tasks.messages import RETRY_SWEEP_TASK
 
 
-@app.task(name=RETRY_SWEEP_TASK, bind=True, ignore_result=True, acks_late=False)
+@shared_task(name=RETRY_SWEEP_TASK, bind=True, ignore_result=True, acks_late=False)
 def retry_sweep(self: Any) -> list[str]:
-    return bridge.run(lambda rt: retry_due(rt.store, dispatch))
+    return bridge.run(lambda rt, dispatch: retry_due(rt.store, dispatch))

@@ -10,7 +10,7 @@ from typing import Any
 
 import redis
 
-from countermand import keys
+from countermand.store import keys
 from tests.harness import cli, cli_json, wait_for
 from tests.scenarios import Scenario
 

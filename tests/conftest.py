@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -65,6 +65,15 @@ def settings(redis_url: str) -> Settings:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
+
+
+async def until(check: Callable[[], object], deadline: float, every: float = 0.01) -> None:
+    """Wait, inside a test's event loop, until ``check()`` is true; fail after ``deadline``."""
+    for _ in range(max(1, int(deadline / every))):
+        if check():
+            return
+        await asyncio.sleep(every)
+    raise AssertionError(f"condition not met within {deadline}s")
 
 
 def e2e_env(redis_url: str, sim_url: str, credentials_file: Path, db: int = 0) -> dict[str, str]:

@@ -95,10 +95,10 @@ def enos(org: str, pending: int = 4) -> Scenario:
     rec = _enos_record(org, f"a{secrets.token_hex(4)}", 5)  # already sent: nothing cached
     sc.records.append(rec)
     sc.add([rec["asset_id"], "", "", rec["command_id"]], "nothing_pending")
-    # A device EnOS does not know: by command id EnOS says so (11404); device-wide, the search
-    # finds nothing cached, which is all a search can tell.
+    # A device EnOS does not know: by command id EnOS says so (11404), and so does the search
+    # of a device-wide row (it names the device in its query).
     sc.add([f"missing{secrets.token_hex(4)}", "", "", "1234567890123456789"], "not_found")
-    sc.add([f"missing{secrets.token_hex(4)}", "", "", ""], "nothing_pending")
+    sc.add([f"missing{secrets.token_hex(4)}", "", "", ""], "not_found")
     sc.add(["bad asset", "", "", ""], "invalid")
     sc.add(["", "pk-only", "", ""], "invalid")
     return sc

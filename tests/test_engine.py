@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 
 import pytest
 from pydantic import SecretStr
 
-from countermand import jobs, keys
+from countermand import jobs
 from countermand.credentials import AppliveryToken, Credential, CredentialStore
 from countermand.engine import run_chunk
-from countermand.inputs import read_rows
-from countermand.ledger import Ledger
-from countermand.models import JobStatus, Outcome
+from countermand.inputs import InputRow, read_rows
+from countermand.models import JobKind, JobStatus, Outcome
 from countermand.providers import SPECS
 from countermand.providers.fake import FakeSpec
 from countermand.runtime import Runtime
 from countermand.settings import Settings
-from countermand.store import Store
+from countermand.store import Store, keys
 from tests.conftest import run
 
 
@@ -47,15 +46,23 @@ async def open_rt(settings: Settings) -> AsyncIterator[Runtime]:
 
 
 class Dispatched(list[tuple[str, int]]):
-    def __call__(self, job_id: str, chunks: list[int]) -> None:
+    """The Dispatch port, recording what would be sent to the workers."""
+
+    def chunks(self, job_id: str, chunks: Sequence[int]) -> None:
         self.extend((job_id, c) for c in chunks)
+
+    def verify(self, job_ids: Sequence[str]) -> None:
+        raise AssertionError("no verify in these tests")
+
+
+def rows_of(text: str) -> Iterator[InputRow]:
+    return read_rows("t.csv", io.BytesIO(text.encode()), SPECS["fake"], lambda _: None)
 
 
 async def submit_csv(rt: Runtime, text: str, dispatch: Dispatched, **kw: object) -> str:
-    spec = SPECS["fake"]
-    rows = read_rows("t.csv", io.StringIO(text), spec, lambda _: None)
-    request = jobs.SubmitRequest(spec, "org1", **kw)  # type: ignore[arg-type]
-    return await jobs.submit(rt.store, rt.settings, request, rows, dispatch)
+    request = jobs.SubmitRequest(SPECS["fake"], "org1", **kw)  # type: ignore[arg-type]
+    rows = rows_of(text)
+    return await jobs.submit(rt.store, rt.settings, rt.credentials, request, rows, dispatch)
 
 
 async def drain(rt: Runtime, dispatch: Dispatched) -> list[str]:
@@ -131,7 +138,7 @@ def test_second_owner_is_refused_while_lease_is_live(settings: Settings, fake: F
             sent = Dispatched()
             job_id = await submit_csv(rt, csv("ok"), sent)
             meta = await rt.store.meta(job_id)
-            other = Ledger(rt.store, job_id, 0, "someone-else", meta.expire_at_ms)
+            other = rt.store.ledger(job_id, 0, "someone-else", meta.expire_at_ms)
             assert await other.acquire(60_000) == "ok"
             assert await run_chunk(rt, job_id, 0) == "busy"
             assert fake.calls == []
@@ -145,12 +152,10 @@ def test_stale_owner_cannot_write_after_takeover(settings: Settings, fake: FakeS
             sent = Dispatched()
             job_id = await submit_csv(rt, csv("ok"), sent)
             meta = await rt.store.meta(job_id)
-            stale = Ledger(rt.store, job_id, 0, "stale", meta.expire_at_ms)
+            stale = rt.store.ledger(job_id, 0, "stale", meta.expire_at_ms)
             assert await stale.acquire(1) == "ok"
             await rt.store.redis.zadd(keys.leases(job_id), {"0": 0})  # expire it
-            from countermand.ledger import reclaim_expired
-
-            assert (job_id, 0) in await reclaim_expired(rt.store)
+            assert (job_id, 0) in await rt.store.reclaim_expired()
             with pytest.raises(Exception, match="lease"):
                 await stale.begin(0, 1)
 
@@ -249,10 +254,8 @@ def test_poll_job_reads_and_changes_nothing(settings: Settings, fake: FakeSpec) 
     async def main() -> None:
         async with open_rt(settings) as rt:
             sent = Dispatched()
-            spec = SPECS["fake"]
-            rows = read_rows("t.csv", io.StringIO(csv("ok", "late", "missing", "x")), spec, print)
-            request = jobs.SubmitRequest(spec, "org1", kind="poll")
-            job_id = await jobs.submit(rt.store, rt.settings, request, rows, sent)
+            job_id = await submit_csv(rt, csv("ok", "late", "missing", "x"), sent,
+                                      kind=JobKind.POLL)  # fmt: skip
             assert await drain(rt, sent) == ["finished"]
             assert await outcomes(rt.store, job_id) == ["pending", "done", "not_found", "errored"]
             assert all(call.startswith("read:") for call in fake.calls)

@@ -1,4 +1,5 @@
-"""The Redis limiter: real Redis, several processes pacing against one tenant."""
+"""The limiter's contract, over the Redis backend (several processes pacing one tenant) and
+over the in-memory stub: spacing, a job that stops, tokens counted, 429 holds and rate cuts."""
 
 from __future__ import annotations
 
@@ -6,28 +7,61 @@ import asyncio
 import multiprocessing
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
 
-from countermand.limiter import RateLimiter, batch_size
-from countermand.scripts import Scripts
+import pytest
+
+from countermand.errors import Stopped
+from countermand.limiter import Pacer, RateLimiter, batch_size
 from countermand.simulator.control import max_in_window
-from countermand.store import redis_client
+from countermand.store import Store, keys, redis_client
+from countermand.store.tenants import Adaptation
 from tests.conftest import run
+from tests.limiter_stub import StubBackend
+
+BACKENDS = ("redis", "stub")
+
+
+@asynccontextmanager
+async def backend(kind: str, url: str) -> AsyncIterator[tuple[Any, Callable[[str], Any]]]:
+    """(backend, make_runnable(job_id)) for one test."""
+    if kind == "stub":
+        stub = StubBackend()
+
+        async def allow_stub(job_id: str) -> None:
+            stub.runnable.add(keys.job(job_id))
+
+        yield stub, allow_stub
+        return
+    store = Store(redis_client(url))
+
+    async def allow(job_id: str) -> None:
+        await store.redis.hset(keys.job(job_id), "status", "running")
+
+    try:
+        yield store, allow
+    finally:
+        await store.close()
 
 
 async def paced_sends(
     url: str, tenant: str, job: str, tenant_rate: float, job_rate: float, n: int
 ) -> list[float]:
-    client = redis_client(url)
+    store = Store(redis_client(url))
     try:
-        limiter = RateLimiter(Scripts(client), headroom=0.03)
-        pacer = limiter.pacer("test", tenant, tenant_rate, job, job_rate)
+        await store.redis.hset(keys.job(job), "status", "running")
+        pacer = RateLimiter(store, headroom=0.03).pacer("test", tenant, tenant_rate, job, job_rate)
         sent = []
         for _ in range(n):
             await pacer.wait_turn(asyncio.sleep)
+            pacer.spend()
             sent.append(time.time())
+        await pacer.flush()
         return sent
     finally:
-        await client.aclose()
+        await store.close()
 
 
 def _child(url: str, tenant: str, job: str, tenant_rate: float, job_rate: float, n: int, q) -> None:  # type: ignore[no-untyped-def]
@@ -53,12 +87,97 @@ def test_batch_size_grows_with_rate() -> None:
     assert batch_size(1_000_000) == 100
 
 
-def test_one_process_slots_are_evenly_spaced(redis_url: str) -> None:
-    tenant, job = uuid.uuid4().hex, uuid.uuid4().hex
-    sent = run(paced_sends(redis_url, tenant, job, 1000, 50, 26))
-    span = sent[-1] - sent[0]
-    assert span >= 25 / 50  # never faster than the job's rate
-    assert span < 25 / 50 * 1.5  # and not needlessly slow
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_slots_are_evenly_spaced_and_tokens_counted(redis_url: str, kind: str) -> None:
+    async def main() -> None:
+        async with backend(kind, redis_url) as (limits, allow):
+            org, job = uuid.uuid4().hex, uuid.uuid4().hex
+            await allow(job)
+            pacer = RateLimiter(limits, headroom=0.03).pacer("test", org, 1000, job, 50)
+            sent = []
+            for _ in range(26):
+                await pacer.wait_turn(asyncio.sleep)
+                pacer.spend()
+                sent.append(time.monotonic())
+            await pacer.flush()
+            span = sent[-1] - sent[0]
+            assert 25 / 50 <= span < 25 / 50 * 1.5  # the job's rate, not faster, not slower
+            if kind == "redis":
+                assert await limits.tokens_spent("test", org) == 26
+            else:
+                assert limits.tenants[keys.tenant_rate("test", org)].tokens == 26
+
+    run(main())
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_stopped_job_gets_no_slot(redis_url: str, kind: str) -> None:
+    async def main() -> None:
+        async with backend(kind, redis_url) as (limits, _allow):
+            pacer = RateLimiter(limits).pacer("test", uuid.uuid4().hex, 100, "never-run", 100)
+            with pytest.raises(Stopped):
+                await pacer.wait_turn(asyncio.sleep)
+
+    run(main())
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_retry_after_holds_the_tenant_for_every_pacer(redis_url: str, kind: str) -> None:
+    async def main() -> None:
+        async with backend(kind, redis_url) as (limits, allow):
+            org, job_a, job_b = uuid.uuid4().hex, uuid.uuid4().hex, uuid.uuid4().hex
+            await allow(job_a)
+            await allow(job_b)
+            limiter = RateLimiter(limits, 0.0)
+            one: Pacer = limiter.pacer("test", org, 100, job_a, 100)
+            other = limiter.pacer("test", org, 100, job_b, 100)  # another job, same tenant
+            await one.wait_turn(asyncio.sleep)
+            await one.throttled(retry_after=0.5)
+            if kind == "redis":
+                state = await limits.tenant_state("test", org)
+                assert state.hold_until is not None and state.hold_until > time.time()
+            started = time.monotonic()
+            await other.wait_turn(asyncio.sleep)  # a pacer that never saw the 429 waits too
+            assert time.monotonic() - started >= 0.45
+
+    run(main())
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_429_without_retry_after_halves_once_per_burst_then_recovers(
+    redis_url: str, kind: str
+) -> None:
+    async def main() -> None:
+        async with backend(kind, redis_url) as (limits, allow):
+            adaptation = Adaptation(factor=0.5, cooldown_s=10, floor=1, recovery=1.0)
+            org, job = uuid.uuid4().hex, uuid.uuid4().hex
+            await allow(job)
+            pacer = RateLimiter(limits, 0.0, adaptation).pacer("test", org, 100, job, 1000)
+            await pacer.wait_turn(asyncio.sleep)
+            for _ in range(5):  # one burst of 429s is one signal
+                await pacer.throttled(retry_after=None)
+            started = time.monotonic()
+            await pacer.next_slot(asyncio.sleep)  # recovery: +100% of the limit per second
+            elapsed = time.monotonic() - started
+            assert 50 <= pacer.effective_rate <= 50 + 100 * (elapsed + 0.05)
+
+    run(main())
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_rate_never_below_the_floor(redis_url: str, kind: str) -> None:
+    async def main() -> None:
+        async with backend(kind, redis_url) as (limits, allow):
+            adaptation = Adaptation(factor=0.1, cooldown_s=0, floor=7, recovery=0.0001)
+            org, job = uuid.uuid4().hex, uuid.uuid4().hex
+            await allow(job)
+            pacer = RateLimiter(limits, 0.0, adaptation).pacer("test", org, 100, job, 100)
+            for _ in range(4):
+                await pacer.throttled(retry_after=None)
+            await pacer.next_slot(asyncio.sleep)
+            assert pacer.effective_rate == pytest.approx(7, rel=0.01)
+
+    run(main())
 
 
 def test_processes_sharing_a_tenant_never_exceed_its_limit(redis_url: str) -> None:

@@ -15,10 +15,11 @@ def test_result_keeps_errors_and_extras() -> None:
     assert TargetResult.decode(result.encode()) == result
 
 
-def test_in_flight_is_not_final() -> None:
+def test_not_final_results_are_written_as_queued_never_in_flight() -> None:
     marker = TargetResult(None, attempts=1, updated_at=3)
-    assert marker.encode().startswith('["~"')
+    assert marker.encode().startswith('["q"')  # '~' is begin.lua's own mark of a call on the wire
     assert not TargetResult.decode(marker.encode()).final
+    assert not TargetResult.decode('["~",1,3]').final
 
 
 def test_every_outcome_has_a_distinct_one_letter_code() -> None:

@@ -6,7 +6,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import pytest
@@ -20,10 +20,31 @@ from countermand.providers import ProviderContext, get_spec
 from countermand.providers.enos_auth import params_data, signature
 from countermand.simulator import SIMULATOR, SimulatorConfig, start
 from countermand.simulator.state import parse
+from tests.callpath import target_calls
 from tests.conftest import run
 from tests.scenarios import SCENARIOS, enos
 
 TOKEN = AppliveryToken(SecretStr("sim-applivery-token"))
+T = TypeVar("T")
+
+
+class Once:
+    """A call path without pacing or retries: providers' own behaviour, one try per request
+    (the real path, ``countermand.calls``, is tested in test_calls.py)."""
+
+    def __init__(self) -> None:
+        self.uncertain_tries = 0
+        self.made = 0
+
+    async def __call__(self, send: Callable[[], Awaitable[T]]) -> T:
+        self.made += 1
+        try:
+            return await send()
+        except TransientError as exc:
+            self.uncertain_tries += exc.uncertain
+            raise
+
+
 KEYS = EnosKeys(SecretStr("sim-access-key"), SecretStr("sim-secret-key"))
 
 
@@ -99,7 +120,7 @@ def test_every_row_gets_the_simulators_truth(provider: str) -> None:
                 assert expected == "invalid"
                 continue
             seen.add(key)
-            result = await made.cancel(target)
+            result = await made.cancel(target, Once())
             assert result.outcome.value == expected, (row, result)
             if provider == "enos" and expected == "canceled":
                 assert result.extra["n"] == len(result.extra["ids"]) >= 1
@@ -113,7 +134,7 @@ def test_enos_device_wide_cancel_lists_every_canceled_command() -> None:
         sim.seed("enos", sc.records)
         made = get_spec("enos").make(sim.context("o1", KEYS))
         asset = sc.rows[4][0]
-        result = await made.cancel({"asset_id": asset})
+        result = await made.cancel({"asset_id": asset}, Once())
         expected = {r["command_id"] for r in sc.records if r["asset_id"] == asset}
         assert result.outcome is Outcome.CANCELED
         assert result.extra["n"] == 2 and set(result.extra["ids"]) == expected
@@ -127,10 +148,14 @@ def test_enos_expired_token_is_renewed_once() -> None:
         sim.seed("enos", sc.records)
         context = sim.context("o1", KEYS)
         made = get_spec("enos").make(context)
-        first = await made.cancel({"asset_id": sc.rows[0][0], "command_id": sc.rows[0][3]})
+        first = await made.cancel(
+            {"asset_id": sc.rows[0][0], "command_id": sc.rows[0][3]}, target_calls()
+        )
         assert first.outcome is Outcome.CANCELED
         sim.app[SIMULATOR].enos.tokens.expire_all()
-        second = await made.cancel({"asset_id": sc.rows[1][0], "command_id": sc.rows[1][3]})
+        second = await made.cancel(
+            {"asset_id": sc.rows[1][0], "command_id": sc.rows[1][3]}, target_calls()
+        )
         assert second.outcome is Outcome.CANCELED
         routes = [r.route for r in sim.app[SIMULATOR].log.since(0)]
         assert routes.count("enos.token") == 2
@@ -142,7 +167,7 @@ def test_enos_wrong_secret_is_unauthorized() -> None:
     async def body(sim: Sim) -> None:
         bad = EnosKeys(SecretStr("sim-access-key"), SecretStr("wrong"))
         with pytest.raises(Unauthorized):
-            await get_spec("enos").make(sim.context("o1", bad)).cancel({"asset_id": "a1"})
+            await get_spec("enos").make(sim.context("o1", bad)).cancel({"asset_id": "a1"}, Once())
 
     with_sim(body)
 
@@ -153,7 +178,9 @@ def test_applivery_bad_token_is_unauthorized() -> None:
             sim.context("acme-corp", AppliveryToken(SecretStr("nope")))
         )
         with pytest.raises(Unauthorized) as info:
-            await made.cancel({"target_type": "device", "target_id": "X", "command_id": "a" * 24})
+            await made.cancel(
+                {"target_type": "device", "target_id": "X", "command_id": "a" * 24}, Once()
+            )
         assert info.value.error_code == "4004"
 
     with_sim(body)
@@ -163,7 +190,9 @@ def test_wrong_base_url_is_misconfigured_not_not_found() -> None:
     async def body(sim: Sim) -> None:
         made = get_spec("applivery-apple").make(sim.context("acme-corp", TOKEN, sim.url + "/x"))
         with pytest.raises(Misconfigured):
-            await made.cancel({"target_type": "device", "target_id": "X", "command_id": "a" * 24})
+            await made.cancel(
+                {"target_type": "device", "target_id": "X", "command_id": "a" * 24}, Once()
+            )
 
     with_sim(body)
 
@@ -173,7 +202,7 @@ def test_nobody_listening_is_unreachable() -> None:
         dead = f"http://127.0.0.1:{free_port()}"
         made = get_spec("applivery-android").make(sim.context("acme-corp", TOKEN, dead))
         with pytest.raises(UnreachableError):
-            await made.cancel({"device_id": "X", "command_id": "a" * 24})
+            await made.cancel({"device_id": "X", "command_id": "a" * 24}, Once())
 
     with_sim(body)
 
@@ -182,9 +211,9 @@ def test_429_carries_retry_after() -> None:
     async def body(sim: Sim) -> None:
         made = get_spec("applivery-android").make(sim.context("acme-corp", TOKEN))
         target = {"device_id": secrets.token_hex(12), "command_id": "a" * 24}
-        assert (await made.cancel(target)).outcome is Outcome.NOT_FOUND
+        assert (await made.cancel(target, Once())).outcome is Outcome.NOT_FOUND
         with pytest.raises(TransientError) as info:
-            await made.cancel(target)
+            await made.cancel(target, Once())
         assert info.value.http_status == 429 and info.value.retry_after == 2
 
     with_sim(body, rate_limit=1, retry_after=2)
@@ -194,7 +223,9 @@ def test_5xx_is_transient() -> None:
     async def body(sim: Sim) -> None:
         made = get_spec("applivery-apple").make(sim.context("acme-corp", TOKEN))
         with pytest.raises(TransientError) as info:
-            await made.cancel({"target_type": "device", "target_id": "X", "command_id": "a" * 24})
+            await made.cancel(
+                {"target_type": "device", "target_id": "X", "command_id": "a" * 24}, Once()
+            )
         assert info.value.http_status == 503
 
     with_sim(body, error_rate=1.0)
@@ -210,8 +241,8 @@ def test_enos_device_wide_repeat_cancels_nothing_queued_after_the_job() -> None:
                  "command_id": "1999999999999999999", "create_time": submitted + 1}  # fmt: skip
         sim.seed("enos", [later])
         made = get_spec("enos").make(sim.context("o1", KEYS, created=submitted))
-        first = await made.cancel({"asset_id": asset})
-        again = await made.cancel({"asset_id": asset})  # a redelivered chunk
+        first = await made.cancel({"asset_id": asset}, Once())
+        again = await made.cancel({"asset_id": asset}, Once())  # a redelivered chunk
         assert first.outcome is Outcome.CANCELED and first.extra["n"] == 2
         assert "1999999999999999999" not in first.extra["ids"]
         assert again.outcome is Outcome.NOTHING_PENDING
@@ -234,7 +265,7 @@ def test_windows_device_commands_reads_every_page() -> None:
         ]
         sim.seed("applivery-windows", batches)
         made = get_spec("applivery-windows").make(sim.context("acme-corp", TOKEN))
-        listed = await made.device_commands(device, page_size=3)  # type: ignore[attr-defined]
+        listed = await made.device_commands(device, Once(), page_size=3)  # type: ignore[attr-defined]
         assert sorted(item["id"] for item in listed) == sorted(b["command_id"] for b in batches)
 
     with_sim(body)

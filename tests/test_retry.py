@@ -98,10 +98,10 @@ def test_429s_use_no_attempt_but_their_own_budget() -> None:
         throttle_total_delay=10,
     )  # fmt: skip
     errors: list[TransientError | None] = [
-        TransientError("429", http_status=429, retry_after=3),
-        TransientError("429", http_status=429, retry_after=3),
+        TransientError("429", http_status=429, retry_after=3, throttled=True),
+        TransientError("429", http_status=429, retry_after=3, throttled=True),
         TransientError("503", http_status=503),
-        TransientError("429", http_status=429, retry_after=3),
+        TransientError("429", http_status=429, retry_after=3, throttled=True),
         None,
     ]
     calls, slept = run(drive(policy, errors))
@@ -115,4 +115,5 @@ def test_throttle_budget_ends_a_429_storm() -> None:
         throttle_total_delay=10,
     )  # fmt: skip
     with pytest.raises(TransientError, match="429"):
-        run(drive(policy, [TransientError("429", http_status=429, retry_after=4)] * 10))
+        throttled = TransientError("429", http_status=429, retry_after=4, throttled=True)
+        run(drive(policy, [throttled] * 10))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from countermand import jobs, keys
+from countermand import jobs
 from countermand.models import JobStatus
 from countermand.providers.fake import FakeSpec
 from countermand.settings import Settings
+from countermand.store import keys
 from tests.conftest import run
 from tests.test_engine import Dispatched, csv, drain, fake, open_rt, outcomes, submit_csv
 

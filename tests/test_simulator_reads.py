@@ -1,28 +1,23 @@
-"""The simulator's read routes (Windows, Apple per-target list, device lists, EnOS search) and
-the ``cancel_stall_s`` race hook, against the in-process HTTP server."""
+"""The simulator's read routes (Windows, Apple per-target list, device lists) and the
+``cancel_stall_s`` race hook, against the in-process HTTP server. EnOS reads are in
+``test_simulator_enos``."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import inspect
-import json
 from collections import Counter
-from typing import Any
 
 import aiohttp
 import pytest
-from pydantic import SecretStr
 
-from countermand.credentials import EnosKeys
-from countermand.providers.enos_auth import signed_headers, url_with_query
-from countermand.simulator import ANDROID, APPLE, ENOS, WINDOWS, SimulatorClient
+from countermand.simulator import ANDROID, APPLE, WINDOWS, SimulatorClient
 from countermand.simulator.cli import simulator as simulator_cli
 from countermand.simulator.seeding import generate
 from countermand.simulator.state import (
     AndroidCommand,
     AppleCommand,
-    EnosCommand,
     WindowsAction,
     WindowsBatch,
     parse,
@@ -40,11 +35,10 @@ from tests.test_simulator import (
     run,
     threaded_simulator,
 )
+from tests.test_simulator_enos import seed_enos
 
 WIN = f"/v1/organizations/{ORG}/mdm/windows/enterprise/devices"
 APPLE_CMDS = f"/v1/organizations/{ORG}/mdm/apple/enterprise/commands"
-KEYS = EnosKeys(SecretStr("sim-access-key"), SecretStr("sim-secret-key"))
-SEARCH = "/connect-service/v2.1/commands"
 
 
 def actions(pairs: list[tuple[str, str]]) -> list[WindowsAction]:
@@ -270,125 +264,6 @@ def test_device_lists() -> None:
         assert (status, error_code(body)) == (400, 3002)
         stats = (await s.call("GET", "/_sim/stats"))[1]["by_route"]
         assert stats == {"apple.devices": 3, "android.devices": 1, "windows.devices": 2}
-
-    run(scenario)
-
-
-# --- EnOS search --------------------------------------------------------------------------
-
-
-def seed_enos(s: Sim) -> None:
-    """Five commands of three devices, created at 1000..5000, and one of another org."""
-    s.sim.store.add(ENOS, [
-        EnosCommand(EORG, "asset01", "pk01", "dev01", "c1", 1, 1000, command_name="reboot"),
-        EnosCommand(EORG, "asset01", "pk01", "dev01", "c2", 5, 2000, command_name="set_mode"),
-        EnosCommand(EORG, "asset02", "pk01", "dev02", "c3", 1, 3000, command_name="reboot"),
-        EnosCommand(EORG, "asset02", "pk01", "dev02", "c4", 2, 4000, command_name="Int_value"),
-        EnosCommand(EORG, "asset03", "pk02", "dev03", "c5", 1, 5000, command_name="reboot"),
-        EnosCommand("o2", "asset09", "pk09", "dev09", "c9", 1, 9000, command_name="reboot"),
-    ])  # fmt: skip
-
-
-async def search(
-    s: Sim, body: object, org: str = EORG, sent: bytes | None = None
-) -> tuple[int, Any]:
-    """A search signed as Countermand's own client signs (``enos_auth``); ``sent`` replaces
-    the body after signing."""
-    token = (await enos_token(s))[1]["data"]["accessToken"]
-    params = {"action": "search", "orgId": org}
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    headers = signed_headers(token, KEYS, params, raw)
-    return await s.call("POST", url_with_query(SEARCH, params), data=sent or raw, headers=headers)
-
-
-def ids(answer: dict[str, Any]) -> list[str]:
-    return [c["commandId"] for c in answer["data"]]
-
-
-def test_enos_search_operators_and_pages() -> None:
-    expected = {
-        "": ["c5", "c4", "c3", "c2", "c1"],
-        "state = 1": ["c5", "c3", "c1"],
-        "createTime > 2000": ["c5", "c4", "c3"],
-        "createTime<3000": ["c2", "c1"],
-        "state in (1, 5) and createTime > 1000 and createTime < 5000": ["c3", "c2"],
-        "commandName in ('reboot','set_mode') and assetId = 'asset01'": ["c2", "c1"],
-        "productKey = 'pk01' and deviceKey = 'dev02'": ["c4", "c3"],
-        "commandName = 'nothing'": [],
-    }
-
-    async def scenario(s: Sim) -> None:
-        seed_enos(s)
-        for expression, found in expected.items():
-            status, body = await search(s, {"expression": expression})
-            assert (status, body["code"], body["msg"]) == (200, 0, "Success"), expression
-            assert ids(body) == found, expression
-            assert body["pagination"] == {"pageNo": 1, "pageSize": 100, "totalSize": len(found)}
-        assert (await search(s, {}))[1]["data"][0]["commandName"]["defaultValue"] == "reboot"
-        status, body = await search(s, {"pagination": {"pageNo": 2, "pageSize": 2}})
-        assert ids(body) == ["c3", "c2"] and body["requestId"]
-        assert body["pagination"] == {"pageNo": 2, "pageSize": 2, "totalSize": 5}
-        body = (await search(s, {"pagination": {"pageNo": 4, "pageSize": 2}}))[1]
-        assert body["data"] == [] and body["pagination"]["totalSize"] == 5
-        body = (await search(s, b""))[1]  # no body at all: everything, first page
-        assert ids(body) == expected[""]
-        assert ids((await search(s, {}, org="o2"))[1]) == ["c9"]
-        log = (await s.call("GET", "/_sim/requests?route=enos.search"))[1]["requests"]
-        assert len(log) == 13 and {(r["tenant"], r["key"]) for r in log} == {
-            (f"enos:{EORG}", ""), ("enos:o2", "")
-        }  # fmt: skip
-
-    run(scenario)
-
-
-@pytest.mark.parametrize(
-    ("body", "problem"),
-    [
-        ({"expression": "state = '1'"}, "expected a number for state at position 8"),
-        ({"expression": "assetId > 'a'"}, "> compares numbers, not assetId"),
-        ({"expression": "state == 1"}, "expected a number for state at position 7, found '='"),
-        ({"expression": "state = 1 and"}, "expected a field (state, createTime"),
-        ({"expression": "state = 1 or state = 2"}, "expected 'and' or the end at position 10"),
-        ({"expression": "colour = 1"}, "found 'colour'"),
-        ({"expression": "state in 1"}, "expected '(' after state in"),
-        ({"expression": "state in ()"}, "expected a number for state at position 10"),
-        ({"expression": "state in (1, 2"}, "expected ',' or ')' at position 14, found the end"),
-        ({"expression": "assetId = 'abc"}, "an unterminated string at position 10"),
-        ({"expression": "state = 1; x"}, "character ';' at position 9"),
-        ({"expression": "state IN (1)"}, "expected =, >, < or in after state"),
-        ({"expression": "state = 1x"}, "character '1' at position 8"),
-        ({"expression": 5}, "expression must be a string"),
-        ({"expresion": "state = 1"}, "unknown key 'expresion'"),
-        ({"pagination": {"pageSize": 1001}}, "pagination.pageSize must be an integer from 1"),
-        ({"pagination": {"pageNo": 0}}, "pagination.pageNo must be"),
-        ({"pagination": {"pageNo": True}}, "pagination.pageNo must be"),
-        ({"pagination": []}, "pagination must be an object"),
-        ([1], "body must be a JSON object"),
-        (b"{nope", "body is not JSON"),
-    ],
-)
-def test_enos_search_refuses_malformed_bodies(body: object, problem: str) -> None:
-    async def scenario(s: Sim) -> None:
-        status, answer = await search(s, body)
-        assert (status, answer["code"]) == (400, 1004)
-        assert answer["msg"].startswith("Invalid parameter: ") and problem in answer["msg"]
-
-    run(scenario)
-
-
-def test_enos_search_signature_covers_the_body() -> None:
-    async def scenario(s: Sim) -> None:
-        seed_enos(s)
-        body, other = {"expression": "state = 1"}, json.dumps({"expression": "state = 5"})
-        status, answer = await search(s, body, sent=other.encode())
-        assert (status, answer["code"]) == (401, 1003)  # signed one body, sent another
-        # Reserved characters in the query survive the client's encoding and the server's parsing.
-        status, answer = await search(s, body, org="o+1&x=%41")
-        assert (status, answer["code"], answer["data"]) == (200, 0, [])
-        status, answer = await enos(s, {"action": "search", "orgId": EORG})  # bodiless, signed
-        assert (status, answer["code"], len(answer["data"])) == (200, 0, 5)
-        status, answer = await enos(s, {"action": "search", "orgId": EORG}, method="GET")
-        assert (status, answer["code"]) == (400, 1004)  # search is POST only
 
     run(scenario)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from countermand import keys
 from countermand.models import JobStatus, Outcome, TargetResult
 from countermand.providers import CallResult
 from countermand.providers.fake import FakeSpec
 from countermand.settings import Settings
+from countermand.store import keys
 from countermand.verify import verified, verify_job
 from tests.conftest import run
 from tests.test_engine import Dispatched, csv, drain, fake, open_rt, outcomes, submit_csv

@@ -1,1 +1,1 @@
-"""Celery wiring: the app, the per-process async bridge, process signals."""
+"""Celery wiring: the app and the process signals."""

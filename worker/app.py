@@ -4,24 +4,26 @@ Reliability settings (README, "Chunk ownership"): late acks and ``reject_on_work
 chunk whose process dies is delivered again; prefetch 1 so a worker holds only what it runs;
 results are not stored (outcomes live in the job's own keys). The broker's visibility timeout
 stays long (an hour): recovery from a dead host does not rely on it but on chunk leases.
+
+The task modules are named in ``include`` and loaded by the worker; producers send by name
+(``countermand.dispatch``), so importing this app imports no task. The beat schedule is made
+by ``countermand beat`` alone (``schedules``), so a bad policies file concerns beat only.
 """
 
 from __future__ import annotations
 
 from celery import Celery
 
-from countermand.keys import REDBEAT_PREFIX, Queue
 from countermand.settings import get_settings
-from schedules import beat_schedule
+from countermand.store.keys import REDBEAT_PREFIX
+from tasks.messages import Queue
+
+TASK_MODULES = ["tasks.chunks", "tasks.retries", "tasks.verify", "tasks.cleanup"]
 
 
 def make_app() -> Celery:
     settings = get_settings()
-    app = Celery(
-        "countermand",
-        broker=settings.redis_url,
-        include=["tasks.chunks", "tasks.retries", "tasks.verify", "tasks.cleanup"],
-    )
+    app = Celery("countermand", broker=settings.redis_url, include=TASK_MODULES)
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -34,7 +36,6 @@ def make_app() -> Celery:
         broker_connection_retry_on_startup=True,
         worker_send_task_events=False,
         worker_pool="prefork",
-        beat_schedule=beat_schedule(settings),
         beat_scheduler="redbeat.RedBeatScheduler",
         redbeat_redis_url=settings.redis_url,
         redbeat_key_prefix=REDBEAT_PREFIX,

@@ -5,13 +5,18 @@ from countermand.providers.applivery_android import AndroidSpec
 from countermand.providers.applivery_apple import AppleSpec
 from countermand.providers.applivery_windows import WindowsSpec
 from countermand.providers.base import (
+    Call,
     CallResult,
+    Discovery,
     InvalidRow,
     Provider,
     ProviderContext,
     ProviderSpec,
+    StaleQuery,
+    Target,
 )
 from countermand.providers.enos import EnosSpec
+from countermand.providers.factory import Wiring, discovery_for, provider_for
 
 SPECS: dict[str, ProviderSpec] = {
     spec.name: spec for spec in (AppleSpec(), AndroidSpec(), WindowsSpec(), EnosSpec())
@@ -29,10 +34,17 @@ def get_spec(name: str) -> ProviderSpec:
 
 __all__ = [
     "SPECS",
+    "Call",
     "CallResult",
+    "Discovery",
     "InvalidRow",
     "Provider",
     "ProviderContext",
     "ProviderSpec",
+    "StaleQuery",
+    "Target",
+    "Wiring",
+    "discovery_for",
     "get_spec",
+    "provider_for",
 ]

@@ -1,24 +1,27 @@
-"""What Applivery's Apple, Android and Windows families share: auth, envelope, error mapping.
+"""What Applivery's Apple, Android and Windows families share: auth, envelope, error mapping,
+pages, and device-list discovery.
 
 Every Applivery answer is ``{"status": true, "data": ...}`` on success and
-``{"status": false, "error": {"code": N, "message": "..."}}`` on error. Anything else (an HTML
-page, a proxy's bare 404, a 200 that is not this envelope) is not Applivery speaking: the base URL
-or the network is wrong, and the job pauses ``misconfigured``.
+``{"status": false, "error": {"code": N, "message": "..."}}`` on error. A 2xx that is not this
+envelope is either a web page (the base URL is wrong: the job pauses ``misconfigured``) or a
+malformed or unexpected answer (retried; for a cancel, uncertain: ``http.Response``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from countermand.credentials import AppliveryToken
-from countermand.errors import APPLIVERY, Misconfigured, UsageError, classify
+from countermand.errors import APPLIVERY, Misconfigured, TransientError, UsageError, verdict
 from countermand.ids import APPLIVERY_ORG, IdPattern, segment
 from countermand.models import Outcome
 from countermand.providers.base import (
+    Call,
     CallResult,
     Column,
     ProviderContext,
+    StaleQuery,
     Target,
     missing_header,
     settle,
@@ -27,6 +30,8 @@ from countermand.providers.base import (
 from countermand.providers.http import Response, exchange
 from countermand.states import StateClass
 from countermand.states import classify as classify_state
+
+MAX_PAGES = 10_000
 
 
 class AppliveryBase:
@@ -37,6 +42,7 @@ class AppliveryBase:
     extra_columns: Sequence[str] = ("vendor_status", "verified")
     columns: Sequence[Column] = ()
     can_cancel = True
+    can_discover = True
 
     def base_url(self, settings: Any) -> str | None:
         return str(settings.applivery_url)
@@ -52,7 +58,7 @@ class AppliveryBase:
 
 
 class AppliveryClient:
-    """One org's authenticated calls."""
+    """One org's authenticated requests (each one is sent through a ``Call``)."""
 
     def __init__(self, context: ProviderContext) -> None:
         credential = context.credential
@@ -64,32 +70,33 @@ class AppliveryClient:
             "Accept": "application/json",
         }
         self._prefix = f"{context.base_url}/v1/organizations/{segment(context.org)}/mdm"
-        self.pace = context.pace
 
     def url(self, *parts: str) -> str:
         """``{base}/v1/organizations/{org}/mdm/`` plus each part (ids URL-encoded by the caller)."""
         return "/".join((self._prefix, *parts))
 
-    async def post(self, url: str) -> Response:
-        ctx = self._context
-        return await exchange(ctx.session, "POST", url, headers=self._headers, timeout=ctx.timeout)
-
-    async def get(self, url: str, params: Mapping[str, str] | None = None) -> Response:
+    async def request(
+        self, method: str, url: str, params: Mapping[str, str] | None = None
+    ) -> Response:
         if params:
             url += "?" + "&".join(f"{k}={segment(v)}" for k, v in params.items())
         ctx = self._context
-        return await exchange(ctx.session, "GET", url, headers=self._headers, timeout=ctx.timeout)
+        return await exchange(
+            ctx.session,
+            method,
+            url,
+            headers=self._headers,
+            timeout=ctx.timeout,
+            max_bytes=ctx.max_answer_bytes,
+        )
 
 
 def success_data(resp: Response) -> Any:
-    """``data`` of a 2xx answer; a 2xx that is not Applivery's envelope is a misconfiguration."""
+    """``data`` of a 2xx answer in the envelope; otherwise what ``not_the_vendor`` says."""
     body = resp.json()
     if isinstance(body, dict) and body.get("status") is True:
         return body.get("data")
-    raise Misconfigured(
-        f"HTTP {resp.status} is not an Applivery answer: {resp.snippet()!r}",
-        http_status=resp.status,
-    )
+    raise resp.not_the_vendor("Applivery")
 
 
 def error_result(resp: Response) -> CallResult:
@@ -103,9 +110,8 @@ def error_result(resp: Response) -> CallResult:
         raw_code = error.get("code")
         code = raw_code if isinstance(raw_code, int) else None
         message = str(error.get("message") or message)
-    disposition = classify(APPLIVERY, resp.status, code, has_envelope)
     return settle(
-        disposition,
+        verdict(APPLIVERY, resp.status, code, has_envelope),
         http_status=resp.status,
         code=code,
         message=message,
@@ -113,85 +119,121 @@ def error_result(resp: Response) -> CallResult:
     )
 
 
-async def cancel_call(client: AppliveryClient, url: str, success: Outcome) -> CallResult:
+async def cancel_call(
+    client: AppliveryClient, call: Call, url: str, success: Outcome
+) -> CallResult:
     """POST a cancel; 2xx in the envelope is ``success``, errors map through the table."""
-    resp = await client.post(url)
-    if not 200 <= resp.status < 300:
-        return error_result(resp)
-    success_data(resp)
-    return CallResult(success, http_status=resp.status)
 
-
-async def read_call(client: AppliveryClient, url: str, table: dict[str, StateClass]) -> CallResult:
-    """GET one command; its ``status`` through the state table; 404/3001 is ``not_found``."""
-    resp = await client.get(url)
-    if not 200 <= resp.status < 300:
-        return error_result(resp)
-    data = success_data(resp)
-    status = str(data.get("status") or "") if isinstance(data, dict) else ""
-    extra: dict[str, Any] = {"status": status}
-    return CallResult(Outcome(classify_state(table, status).value), resp.status, extra=extra)
-
-
-async def all_pages(
-    client: AppliveryClient,
-    url: str,
-    limit: int = 100,
-    max_pages: int = 10_000,
-    pace: Callable[[], Awaitable[None]] | None = None,
-) -> list[Any]:
-    """Every item of a paginated Applivery list: page from 1, stop by ``hasNextPage`` where
-    present, else by ``totalDocs`` (the Windows actions page has only ``items`` and
-    ``totalDocs``). Errors are raised as the error table says (a per-target verdict as
-    ``ListError``)."""
-    items: list[Any] = []
-    for page in range(1, max_pages + 1):
-        if pace is not None and page > 1:
-            await pace()
-        resp = await client.get(url, {"page": str(page), "limit": str(limit)})
+    async def send() -> CallResult:
+        resp = await client.request("POST", url)
         if not 200 <= resp.status < 300:
-            raise ListError(error_result(resp))
+            return error_result(resp)
+        success_data(resp)
+        return CallResult(success, http_status=resp.status)
+
+    return await call(send)
+
+
+async def read_call(
+    client: AppliveryClient,
+    call: Call,
+    url: str,
+    table: dict[str, StateClass],
+    time_field: Callable[[str], str],
+) -> CallResult:
+    """GET one command; its ``status`` through the state table, and the vendor's timestamp of
+    that state (``time_field(status class)`` names the field); 404/3001 is ``not_found``."""
+
+    async def send() -> CallResult:
+        resp = await client.request("GET", url)
+        if not 200 <= resp.status < 300:
+            return error_result(resp)
         data = success_data(resp)
-        batch = data.get("items") if isinstance(data, dict) else None
-        if not isinstance(batch, list):
-            raise Misconfigured(f"{url}: page {page} has no items list", http_status=resp.status)
-        items += batch
-        more = data.get("hasNextPage")
-        total = data.get("totalDocs")
-        if more is False or not batch or (more is None and isinstance(total, int)
-                                          and len(items) >= total):  # fmt: skip
-            return items
-    raise Misconfigured(f"{url}: more than {max_pages} pages")
+        if not isinstance(data, dict):
+            raise TransientError(f"{url}: read answered data={data!r}", http_status=resp.status)
+        status = str(data.get("status") or "")
+        cls = classify_state(table, status)
+        stamp = data.get(time_field(cls.value))
+        return CallResult(
+            Outcome(cls.value),
+            resp.status,
+            extra={"status": status},
+            state_time=stamp if isinstance(stamp, str) else None,
+        )
+
+    return await call(send)
 
 
 class ListError(Exception):
+    """A list page answered with a per-target verdict (e.g. 3001: the device has no list)."""
+
     def __init__(self, result: CallResult) -> None:
         super().__init__(result.error_message)
         self.result = result
 
 
+async def pages(
+    client: AppliveryClient, call: Call, url: str, limit: int = 100
+) -> AsyncIterator[list[Any]]:
+    """The items of a paginated Applivery list, page by page (from 1, each page one request):
+    stop by ``hasNextPage`` where present, else by ``totalDocs`` (the Windows actions page has
+    only ``items`` and ``totalDocs``). A per-target verdict is raised as ``ListError``."""
+    seen = 0
+    for page in range(1, MAX_PAGES + 1):
+
+        async def send(page: int = page) -> tuple[list[Any], Any, Any]:
+            resp = await client.request("GET", url, {"page": str(page), "limit": str(limit)})
+            if not 200 <= resp.status < 300:
+                raise ListError(error_result(resp))
+            data = success_data(resp)
+            batch = data.get("items") if isinstance(data, dict) else None
+            if not isinstance(batch, list):
+                raise TransientError(f"{url}: page {page} has no items list", http_status=200)
+            return batch, data.get("hasNextPage"), data.get("totalDocs")
+
+        batch, more, total = await call(send)
+        seen += len(batch)
+        yield batch
+        if more is False or not batch or (more is None and isinstance(total, int)
+                                          and seen >= total):  # fmt: skip
+            return
+    raise Misconfigured(f"{url}: more than {MAX_PAGES} pages")
+
+
+async def all_pages(client: AppliveryClient, call: Call, url: str, limit: int = 100) -> list[Any]:
+    return [item async for batch in pages(client, call, url, limit) for item in batch]
+
+
 async def stale_commands(
     client: AppliveryClient,
+    call: Call,
     family: str,
     command_list: Callable[[str], str],
     is_stale: Callable[[Mapping[str, Any]], bool],
-    page_size: int,
-    devices: list[str] | None,
+    query: StaleQuery,
 ) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
-    """(device id, command) of every stale command: the devices given, or every device of the
-    org (``/mdm/{family}/enterprise/devices``, all pages), then each device's command list."""
-    pace = client.pace
-    if devices is None:
-        listed = await all_pages(client, client.url(family, "enterprise/devices"), page_size,
-                                 pace=pace)  # fmt: skip
-        devices = [str(d.get("id")) for d in listed if isinstance(d, dict) and d.get("id")]
-    for device in devices:
-        if pace is not None:
-            await pace()
+    """(device id, command) of every stale command, streamed: the devices given, or every
+    device of the org (``/mdm/{family}/enterprise/devices``, page by page), then each device's
+    command list."""
+    async for device in _devices(client, call, family, query):
         try:
-            items = await all_pages(client, command_list(device), page_size, pace=pace)
+            async for batch in pages(client, call, command_list(device), query.page_size):
+                for item in batch:
+                    if isinstance(item, dict) and is_stale(item):
+                        yield device, item
         except ListError:
             continue  # a device that vanished since it was listed
-        for item in items:
-            if isinstance(item, dict) and is_stale(item):
-                yield device, item
+
+
+async def _devices(
+    client: AppliveryClient, call: Call, family: str, query: StaleQuery
+) -> AsyncIterator[str]:
+    if query.devices is not None:
+        for device in query.devices:
+            yield device
+        return
+    url = client.url(family, "enterprise/devices")
+    async for batch in pages(client, call, url, query.page_size):
+        for item in batch:
+            if isinstance(item, dict) and item.get("id"):
+                yield str(item["id"])

@@ -3,7 +3,8 @@
 ``POST /v1/organizations/{org}/mdm/android/enterprise/devices/{emmDeviceId}/commands/``
 ``{emmCommandId}/cancel``.
 Android commands wrap Google's Android Management operations, whose cancel is best effort: a 200
-means the cancel was accepted, not that it took, so the outcome is ``cancel_requested``.
+means the cancel was accepted, not that it took, so the outcome is ``cancel_requested``. A read
+gives ``status`` and ``updatedAt``, the time of the command's last change (``countermand.truth``).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from countermand.providers.applivery import (
     stale_commands,
 )
 from countermand.providers.base import (
+    Call,
     CallResult,
     Column,
     Provider,
     ProviderContext,
+    StaleQuery,
     Target,
 )
 from countermand.timeparse import parse_time
@@ -57,14 +60,17 @@ class AndroidProvider:
             segment(target["command_id"]),
         )
 
-    async def cancel(self, target: Target) -> CallResult:
+    async def cancel(self, target: Target, call: Call) -> CallResult:
         url = self.command_url(target) + "/cancel"
-        return await cancel_call(self._client, url, Outcome.CANCEL_REQUESTED)
+        return await cancel_call(self._client, call, url, Outcome.CANCEL_REQUESTED)
 
-    async def stale(
-        self, cutoff: float, command: str | None, page_size: int, devices: list[str] | None
-    ) -> AsyncIterator[dict[str, str]]:
-        """PENDING commands created before ``cutoff`` (and of type ``command``, if given)."""
+    async def read(self, target: Target, call: Call) -> CallResult:
+        return await read_call(
+            self._client, call, self.command_url(target), states.ANDROID, lambda _: "updatedAt"
+        )
+
+    def stale(self, query: StaleQuery, call: Call) -> AsyncIterator[dict[str, str]]:
+        """PENDING commands created before the cutoff (and of type ``command``, if given)."""
 
         def is_stale(item: Mapping[str, Any]) -> bool:
             meta = (item.get("config") or {}).get("metadata") or {}
@@ -73,17 +79,16 @@ class AndroidProvider:
             return (
                 item.get("status") == "PENDING"
                 and created is not None
-                and created < cutoff
-                and (command is None or kind == command)
+                and created < query.cutoff
+                and (query.command is None or kind == query.command)
             )
 
         def commands(device: str) -> str:
             return self._client.url("android/enterprise/devices", segment(device), "commands")
 
-        async for device, item in stale_commands(
-            self._client, "android", commands, is_stale, page_size, devices
-        ):
-            yield {"device_id": device, "command_id": str(item.get("id"))}
+        async def rows() -> AsyncIterator[dict[str, str]]:
+            found = stale_commands(self._client, call, "android", commands, is_stale, query)
+            async for device, item in found:
+                yield {"device_id": device, "command_id": str(item.get("id"))}
 
-    async def read(self, target: Target) -> CallResult:
-        return await read_call(self._client, self.command_url(target), states.ANDROID)
+        return rows()

@@ -3,7 +3,9 @@
 ``POST /v1/organizations/{org}/mdm/apple/enterprise/commands/{targetType}/{targetId}/``
 ``{admCommandId}/cancel``
 answers 200 ``{"canceled": "OK"}`` (outcome ``canceled``), 5106 when the command is no longer
-pending (``not_pending``), 3001/404 when unknown (``not_found``).
+pending (``not_pending``), 3001/404 when unknown (``not_found``). A read (the same path without
+``/cancel``) gives ``status`` and, for a canceled command, ``canceledAt``: the time that tells
+whether this job's cancel took (``countermand.truth``).
 """
 
 from __future__ import annotations
@@ -22,13 +24,18 @@ from countermand.providers.applivery import (
     stale_commands,
 )
 from countermand.providers.base import (
+    Call,
     CallResult,
     Column,
     Provider,
     ProviderContext,
+    StaleQuery,
     Target,
 )
 from countermand.timeparse import parse_time
+
+# The field holding the time a command reached its state, per state class.
+STATE_TIME = {"canceled": "canceledAt", "done": "receivedAt", "errored": "receivedAt"}
 
 
 class AppleSpec(AppliveryBase):
@@ -58,14 +65,18 @@ class AppleProvider:
             segment(target["command_id"]),
         )
 
-    async def cancel(self, target: Target) -> CallResult:
+    async def cancel(self, target: Target, call: Call) -> CallResult:
         url = self.command_url(target) + "/cancel"
-        return await cancel_call(self._client, url, Outcome.CANCELED)
+        return await cancel_call(self._client, call, url, Outcome.CANCELED)
 
-    async def stale(
-        self, cutoff: float, command: str | None, page_size: int, devices: list[str] | None
-    ) -> AsyncIterator[dict[str, str]]:
-        """Pending or retrying commands of devices, older than ``cutoff`` by ``createdAt``,
+    async def read(self, target: Target, call: Call) -> CallResult:
+        return await read_call(
+            self._client, call, self.command_url(target), states.APPLE,
+            lambda cls: STATE_TIME.get(cls, "sentAt"),
+        )  # fmt: skip
+
+    def stale(self, query: StaleQuery, call: Call) -> AsyncIterator[dict[str, str]]:
+        """Pending or retrying commands of devices, older than the cutoff by ``createdAt``,
         else ``sentAt``; a command with neither is left alone (its age is unknown)."""
 
         def is_stale(item: Mapping[str, Any]) -> bool:
@@ -73,18 +84,17 @@ class AppleProvider:
             return (
                 item.get("status") in ("Pending", "Retrying")
                 and created is not None
-                and created < cutoff
-                and (command is None or item.get("requestType") == command)
+                and created < query.cutoff
+                and (query.command is None or item.get("requestType") == query.command)
             )
 
         def commands(device: str) -> str:
-            path = ("apple/enterprise/commands/device", segment(device), "grouped")
-            return self._client.url(*path)
+            return self._client.url("apple/enterprise/commands/device", segment(device), "grouped")
 
-        async for device, item in stale_commands(
-            self._client, "apple", commands, is_stale, page_size, devices
-        ):
-            yield {"target_id": device, "command_id": str(item.get("id")), "target_type": "device"}
+        async def rows() -> AsyncIterator[dict[str, str]]:
+            found = stale_commands(self._client, call, "apple", commands, is_stale, query)
+            async for device, item in found:
+                yield {"target_id": device, "command_id": str(item.get("id")),
+                       "target_type": "device"}  # fmt: skip
 
-    async def read(self, target: Target) -> CallResult:
-        return await read_call(self._client, self.command_url(target), states.APPLE)
+        return rows()

@@ -26,12 +26,13 @@ from countermand.providers.applivery import (
     error_result,
     success_data,
 )
-from countermand.providers.base import CallResult, Column, Provider, ProviderContext, Target
+from countermand.providers.base import Call, CallResult, Column, Provider, ProviderContext, Target
 
 
 class WindowsSpec(AppliveryBase):
     name = "applivery-windows"
     can_cancel = False
+    can_discover = False
     columns: Sequence[Column] = (
         Column("device_id", APPLIVERY_DEVICE),
         Column("command_id", APPLIVERY_COMMAND),
@@ -64,26 +65,33 @@ class WindowsProvider:
             segment(target["command_id"]),
         )
 
-    async def cancel(self, target: Target) -> CallResult:
+    async def cancel(self, target: Target, call: Call) -> CallResult:
         raise UsageError("Applivery Windows commands cannot be canceled; poll them")
 
-    async def device_commands(self, device_id: str, page_size: int = 100) -> list[Any]:
+    async def device_commands(self, device_id: str, call: Call, page_size: int = 100) -> list[Any]:
         """Every command batch of a device (``GET .../devices/{winDeviceId}/commands``, newest
         first, all pages)."""
         url = self._client.url("windows/enterprise/devices", segment(device_id), "commands")
         try:
-            return await all_pages(self._client, url, page_size, pace=self._client.pace)
+            return await all_pages(self._client, call, url, page_size)
         except ListError as failed:
             raise UsageError(f"Windows device {device_id}: {failed.result.error_message}") from None
 
-    async def read(self, target: Target) -> CallResult:
+    async def read(self, target: Target, call: Call) -> CallResult:
+        """The batch, then every page of its actions: each page one request of the call path."""
         url = self.command_url(target)
-        resp = await self._client.get(url)
-        if not 200 <= resp.status < 300:
-            return error_result(resp)
-        batch = success_data(resp)
+
+        async def batch_read() -> CallResult | Any:
+            resp = await self._client.request("GET", url)
+            if not 200 <= resp.status < 300:
+                return error_result(resp)
+            return success_data(resp)
+
+        batch = await call(batch_read)
+        if isinstance(batch, CallResult):
+            return batch
         try:
-            items = await all_pages(self._client, url + "/actions")
+            items = await all_pages(self._client, call, url + "/actions")
         except ListError as failed:
             return failed.result
         actions = [action_record(item) for item in items if isinstance(item, dict)]
@@ -92,7 +100,7 @@ class WindowsProvider:
         statuses = sorted({a["status"] for a in actions})
         return CallResult(
             Outcome(outcome.value),
-            resp.status,
+            200,
             extra={"status": ",".join(statuses), "summary": summary, "actions": actions},
         )
 

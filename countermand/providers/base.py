@@ -4,33 +4,30 @@ A provider family has two halves:
 
 * a ``ProviderSpec`` (pure, no I/O): its name, its vendor (the rate-limit tenant is
   ``(vendor, org)``), the input columns, how a row is validated, the dedup key, report columns;
-* a ``Provider`` made per chunk from a ``ProviderContext`` (the process's HTTP session, the
-  org, its credential): ``cancel`` sends one call and returns a ``CallResult`` or raises one of
-  the ``CallError`` classes of ``countermand.errors``. Providers do not retry and do not rate
-  limit: the engine does both, the same way for every vendor.
+* a ``Provider`` made per piece of work from a ``ProviderContext`` (the process's HTTP session,
+  the org, its credential): ``cancel`` and ``read`` return a ``CallResult`` or raise one of the
+  ``CallError`` classes of ``countermand.errors``; a ``Discovery`` (stale cleanup) yields the
+  stale commands of an org.
+
+Every request a provider makes goes through the ``Call`` it is handed (``countermand.calls``):
+one limiter token per request, the retry policy, 429s shared with every worker. Providers
+never pace, retry or send around it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import aiohttp
 
 from countermand.credentials import Credential
-from countermand.errors import (
-    Disposition,
-    JobStop,
-    Misconfigured,
-    PlanNotAllowed,
-    TokenExpired,
-    TransientError,
-    Unauthorized,
-)
+from countermand.errors import JobStop, Retry, TokenExpired, TransientError, Verdict
 from countermand.ids import IdPattern
 from countermand.models import Outcome
 
+T = TypeVar("T")
 Target = Mapping[str, str]  # validated input values by column name, defaults filled in
 
 
@@ -45,6 +42,17 @@ class CallResult:
     error_code: str | None = None
     error_message: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # A read: the vendor's own timestamp of the command's current state, as written (Apple
+    # ``canceledAt``, Android ``updatedAt``); None when the vendor gives none (EnOS).
+    state_time: str | None = None
+
+
+class Call(Protocol):
+    """The one call path, as a provider sees it (``countermand.calls.TargetCalls``)."""
+
+    uncertain_tries: int  # tries that may have been applied without a definite answer
+
+    async def __call__(self, send: Callable[[], Awaitable[T]]) -> T: ...
 
 
 @dataclass(slots=True)
@@ -56,21 +64,35 @@ class ProviderContext:
     timeout: aiohttp.ClientTimeout
     token_margin: float = 300.0  # renew cached tokens this many seconds before they expire
     shared: dict[Any, Any] = field(default_factory=dict)  # per-process caches (EnOS tokens)
-    # Waits for the tenant's next slot: a provider that needs more than one request for one
-    # target (EnOS device-wide cancel) awaits it before each request after the first.
-    pace: Callable[[], Awaitable[None]] | None = None
     # When the job was submitted (epoch ms): a device-wide EnOS cancel only cancels commands
     # created before it, so a repeat never reaches commands queued later.
     job_created_ms: int | None = None
+    max_answer_bytes: int = 8 * 1024 * 1024  # answers larger than this are not read
 
 
 class Provider(Protocol):
-    async def cancel(self, target: Target) -> CallResult:
+    async def cancel(self, target: Target, call: Call) -> CallResult:
         """Cancel the target's command (or commands)."""
 
-    async def read(self, target: Target) -> CallResult:
+    async def read(self, target: Target, call: Call) -> CallResult:
         """The command's current state: outcome ``pending``, ``done``, ``canceled`` or
         ``errored`` (countermand.states), the vendor's status string in ``extra["status"]``."""
+
+
+@dataclass(frozen=True, slots=True)
+class StaleQuery:
+    """What a cleanup policy looks for."""
+
+    cutoff: float  # epoch seconds: commands created before this are stale
+    command: str | None  # only commands of this name (EnOS), type (Android), requestType (Apple)
+    page_size: int
+    devices: Sequence[str] | None  # only these devices; None: every device of the org
+
+
+@runtime_checkable
+class Discovery(Protocol):
+    def stale(self, query: StaleQuery, call: Call) -> AsyncIterator[dict[str, str]]:
+        """Input rows (the provider's columns) of every stale pending command, streamed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +110,7 @@ class ProviderSpec(Protocol):
     org_pattern: IdPattern
     extra_columns: Sequence[str]  # provider-specific report columns, after the fixed ones
     can_cancel: bool  # False: poll only (Applivery Windows has no cancel endpoint)
+    can_discover: bool  # True: make() returns a Discovery too (stale cleanup)
 
     def header_problem(self, header: Sequence[str]) -> str | None:
         """Why a file with this header cannot be read (a usage error), or None."""
@@ -129,34 +152,28 @@ def missing_header(columns: Sequence[Column], header: Sequence[str]) -> str | No
     return f"header lacks required column(s): {', '.join(missing)}" if missing else None
 
 
-_RESULT_OUTCOMES = {
-    Disposition.NOT_PENDING: Outcome.NOT_PENDING,
-    Disposition.NOT_FOUND: Outcome.NOT_FOUND,
-    Disposition.REJECTED: Outcome.REJECTED,
-}
-_STOPS: dict[Disposition, type[JobStop]] = {
-    Disposition.UNAUTHORIZED: Unauthorized,
-    Disposition.MISCONFIGURED: Misconfigured,
-    Disposition.PLAN_NOT_ALLOWED: PlanNotAllowed,
-}
-
-
 def settle(
-    disposition: Disposition,
+    found: Verdict,
     *,
     http_status: int,
     code: int | None,
     message: str,
     retry_after: float | None = None,
 ) -> CallResult:
-    """Turn a classified error answer into a target result, or raise what the engine handles."""
+    """Carry out a verdict of ``errors.verdict``: a per-target result is returned; a retry or a
+    job-wide stop is raised for the call path and the engine."""
     error_code = None if code is None else str(code)
-    if disposition in _RESULT_OUTCOMES:
-        return CallResult(_RESULT_OUTCOMES[disposition], http_status, error_code, message)
-    if disposition in _STOPS:
-        raise _STOPS[disposition](message, http_status=http_status, error_code=error_code)
-    if disposition is Disposition.TOKEN_EXPIRED:
-        raise TokenExpired(message, http_status=http_status, error_code=error_code)
-    raise TransientError(
-        message, http_status=http_status, error_code=error_code, retry_after=retry_after
-    )
+    if isinstance(found, Outcome):
+        return CallResult(found, http_status, error_code, message)
+    if isinstance(found, Retry):
+        kind = TokenExpired if found.token else TransientError
+        raise kind(
+            message,
+            http_status=http_status,
+            error_code=error_code,
+            retry_after=retry_after,
+            uncertain=found.uncertain,
+            throttled=found.throttled,
+        )
+    assert issubclass(found, JobStop)
+    raise found(message, http_status=http_status, error_code=error_code)

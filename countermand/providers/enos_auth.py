@@ -20,11 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from countermand.credentials import EnosKeys
-from countermand.errors import ENOS, Misconfigured, TransientError, Unauthorized, classify
-from countermand.errors import Disposition as D
+from countermand.errors import ENOS, Misconfigured, Retry, TransientError, Unauthorized, verdict
 from countermand.ids import segment
 from countermand.providers.base import ProviderContext
-from countermand.providers.http import exchange
+from countermand.providers.http import Response, exchange
 
 TOKEN_PATH = "/apim-token-service/v2.0/token/get"
 
@@ -120,30 +119,54 @@ class TokenSource:
             },
             separators=(",", ":"),
         ).encode()
-        resp = await exchange(
-            ctx.session,
-            "POST",
-            f"{ctx.base_url}{TOKEN_PATH}",
-            headers={"Content-Type": "application/json"},
-            timeout=ctx.timeout,
-            data=body,
-        )
+        try:
+            resp = await exchange(
+                ctx.session,
+                "POST",
+                f"{ctx.base_url}{TOKEN_PATH}",
+                headers={"Content-Type": "application/json"},
+                timeout=ctx.timeout,
+                data=body,
+                max_bytes=ctx.max_answer_bytes,
+            )
+        except TransientError as exc:  # the command itself was not sent
+            exc.uncertain = False
+            raise
         answer = resp.json()
         status = answer.get("status", answer.get("code")) if isinstance(answer, dict) else None
         if not isinstance(status, int):
-            raise Misconfigured(
-                f"token endpoint HTTP {resp.status} is not an EnOS answer: {resp.snippet()!r}",
-                http_status=resp.status,
-            )
+            raise _not_a_token_answer(resp)
         data = answer.get("data") if status == 0 else None
         if isinstance(data, dict) and isinstance(data.get("accessToken"), str):
             return data["accessToken"], float(data.get("expire") or 7200)
         message = f"cannot fetch an EnOS access token: {status} {answer.get('msg')!r}"
-        if classify(ENOS, resp.status, status, True) is D.TRANSIENT:
+        found = verdict(ENOS, resp.status, status, True)
+        if isinstance(found, Retry):
             raise TransientError(
                 message,
                 http_status=resp.status,
                 error_code=str(status),
                 retry_after=resp.retry_after,
+                uncertain=False,
+                throttled=found.throttled,
             )
         raise Unauthorized(message, http_status=resp.status, error_code=str(status))
+
+
+def _not_a_token_answer(resp: Response) -> Exception:
+    """An answer without the token service's envelope: a web page at a 2xx, or a 4xx other than
+    the credentials', proves the base URL wrong; a 5xx or a malformed 2xx is retried."""
+    if 200 <= resp.status < 300:
+        problem = resp.not_the_vendor("EnOS token service")
+    else:
+        found = verdict(ENOS, resp.status, None, False)
+        message = f"token endpoint HTTP {resp.status}: {resp.snippet()!r}"
+        if isinstance(found, Retry):
+            problem = TransientError(message, http_status=resp.status)
+        elif isinstance(found, type) and issubclass(found, (Unauthorized, Misconfigured)):
+            return found(message, http_status=resp.status)
+        else:
+            return Misconfigured(message, http_status=resp.status)
+    if isinstance(problem, TransientError):
+        problem.uncertain = False  # the command itself was not sent
+    return problem

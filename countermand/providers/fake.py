@@ -1,8 +1,12 @@
-"""An in-memory provider for unit tests of the engine: no HTTP, scripted answers.
+"""An in-memory provider for unit tests of the engine: no HTTP, scripted answers, every request
+through the call path it is handed (so the engine's pacing and token count are exercised).
 
 Each target names its script in the ``command_id`` column: ``ok``, ``late`` (not pending),
 ``missing``, ``reject``, ``flaky<N>`` (N transient errors, then ok), ``down`` (always
-transient), ``refused`` (cannot connect), ``unauthorized``, ``plan``. Calls are recorded.
+transient), ``refused`` (cannot connect), ``unauthorized``, ``plan``, ``lost<N>`` (N uncertain
+errors: the first one applied the cancel; then "too late"), ``ours`` (too late, and a read
+says canceled by this job), ``theirs`` (too late; a read says canceled long before). Calls
+are recorded.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from countermand.errors import (
 from countermand.ids import ENOS_ID, IdPattern
 from countermand.models import Outcome
 from countermand.providers.base import (
+    Call,
     CallResult,
     Column,
     Provider,
@@ -29,6 +34,8 @@ from countermand.providers.base import (
     validate_columns,
 )
 
+CANCELED_LONG_AGO = "2020-01-01T00:00:00.000Z"
+
 
 class FakeSpec:
     name = "fake"
@@ -37,10 +44,12 @@ class FakeSpec:
     columns: Sequence[Column] = (Column("device_id", ENOS_ID), Column("command_id", ENOS_ID))
     extra_columns: Sequence[str] = ()
     can_cancel = True
+    can_discover = False
 
     def __init__(self) -> None:
         self.calls: list[str] = []
         self.attempts: Counter[str] = Counter()
+        self.canceled_at: dict[str, str] = {}  # when a "lost" cancel was applied (ISO)
 
     def base_url(self, settings: Any) -> str | None:
         return "fake://"
@@ -65,28 +74,58 @@ class FakeProvider:
     def __init__(self, spec: FakeSpec) -> None:
         self.spec = spec
 
-    async def read(self, target: Target) -> CallResult:
-        self.spec.calls.append("read:" + self.spec.key(target))
-        state = {"ok": Outcome.PENDING, "late": Outcome.DONE, "missing": Outcome.NOT_FOUND}
-        return CallResult(state.get(target["command_id"], Outcome.ERRORED), 200)
+    async def read(self, target: Target, call: Call) -> CallResult:
+        async def send() -> CallResult:
+            key = self.spec.key(target)
+            self.spec.calls.append("read:" + key)
+            script = target["command_id"]
+            if key in self.spec.canceled_at or script == "ours":
+                stamp = self.spec.canceled_at.get(key, "2999-01-01T00:00:00.000Z")
+                return CallResult(Outcome.CANCELED, 200, extra={"status": "Canceled"},
+                                  state_time=stamp)  # fmt: skip
+            if script == "theirs":
+                return CallResult(Outcome.CANCELED, 200, extra={"status": "Canceled"},
+                                  state_time=CANCELED_LONG_AGO)  # fmt: skip
+            state = {"ok": Outcome.PENDING, "late": Outcome.DONE, "missing": Outcome.NOT_FOUND}
+            return CallResult(state.get(script, Outcome.ERRORED), 200)
 
-    async def cancel(self, target: Target) -> CallResult:
-        key = self.spec.key(target)
-        self.spec.calls.append(key)
-        self.spec.attempts[key] += 1
-        script = target["command_id"]
-        if script == "ok":
-            return CallResult(Outcome.CANCELED, 200)
-        if script == "late":
-            return CallResult(Outcome.NOT_PENDING, 400, "5106", "not pending")
-        if script == "missing":
-            return CallResult(Outcome.NOT_FOUND, 404, "3001", "Entity not found")
-        if script == "reject":
-            return CallResult(Outcome.REJECTED, 400, "9999", "no")
+        return await call(send)
+
+    async def cancel(self, target: Target, call: Call) -> CallResult:
+        async def send() -> CallResult:
+            key = self.spec.key(target)
+            self.spec.calls.append(key)
+            self.spec.attempts[key] += 1
+            return self._answer(key, target["command_id"])
+
+        return await call(send)
+
+    def _answer(self, key: str, script: str) -> CallResult:
+        tries = self.spec.attempts[key]
+        fixed = {
+            "ok": CallResult(Outcome.CANCELED, 200),
+            "late": CallResult(Outcome.NOT_PENDING, 400, "5106", "not pending"),
+            "ours": CallResult(Outcome.NOT_PENDING, 400, "5106", "not pending"),
+            "theirs": CallResult(Outcome.NOT_PENDING, 400, "5106", "not pending"),
+            "missing": CallResult(Outcome.NOT_FOUND, 404, "3001", "Entity not found"),
+            "reject": CallResult(Outcome.REJECTED, 400, "9999", "no"),
+        }
+        if script in fixed:
+            return fixed[script]
         if script.startswith("flaky"):
-            if self.spec.attempts[key] <= int(script[5:]):
+            if tries <= int(script[5:]):
                 raise TransientError("503 from fake", http_status=503)
             return CallResult(Outcome.CANCELED, 200)
+        if script.startswith("lost"):
+            if tries == 1:
+                self.spec.canceled_at[key] = "2999-01-01T00:00:00.000Z"
+            if tries <= int(script[4:]):
+                raise TransientError("timed out", uncertain=True)
+            return CallResult(Outcome.NOT_PENDING, 400, "5106", "not pending")
+        return self._fatal(script)
+
+    @staticmethod
+    def _fatal(script: str) -> CallResult:
         if script == "down":
             raise TransientError("503 from fake", http_status=503, retry_after=0.01)
         if script == "refused":

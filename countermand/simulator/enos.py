@@ -1,4 +1,4 @@
-"""EnOS routes: the API-management token service and connect-service v2.1 commands.
+"""EnOS routes: the API-management token service, connect-service v2.1 commands, v2.4 devices.
 
 Token (``POST /apim-token-service/v2.0/token/get``): JSON ``appKey``, ``encryption``,
 ``timestamp``; ``encryption`` must be ``sha256_hex(appKey + str(timestamp) + secret)``. Answers
@@ -6,28 +6,42 @@ are HTTP 200 with ``status`` in the body (0 success, 1202 missing field, 1004 no
 1002 unknown appKey, 1003 wrong encryption), as the token service documents its ``status``
 field. Asking again before expiry returns the same token with the seconds it has left.
 
-Commands (``/connect-service/v2.1/commands?action=...``): the gateway check comes first: the
-three ``apim-*`` headers (1202 when one is missing), a known unexpired token (1203), the
-signature ``sha256_hex(token + paramsData + timestamp + secret)`` (1003), and a signature not
-seen before with that token (1001: a replayed request; two different requests signed in the
-same millisecond by two processes are not replays); paramsData ends with the exact body text,
-so a POST's JSON body is signed too. Then the action: ``cancel`` (POST), ``get`` (GET) and
-``search`` (POST, JSON body, grammar in ``enos_search``: newest ``createTime`` first, with
-``pagination {pageNo, pageSize, totalSize}`` beside ``data``; a bad body or expression is 1004
-naming the problem); add an entry to ``Enos.actions`` for more. With ``cancel_stall_s`` > 0 a
-cancel changes the store, then waits that long before answering. Error answers are
-``{"code": N, "msg": ...}`` with HTTP 400 for 1001/1004/1202, 401 for 1002/1003/1203/1204,
-and HTTP 200 for business codes (11404 device or command does not exist). The log records
-code 0 for EnOS successes.
+Every other route passes the gateway check first (``enos_gateway``: headers 1202, token 1203,
+signature over the query and the exact body 1003, replay 1001), then needs ``action`` (1202
+when absent, 1004 when not one of the route's for that method) and ``orgId`` (1202). Ids in
+the query are 1-128 printable ASCII characters (1004 otherwise). A device is named in the query
+by ``assetId``, or ``productKey`` and ``deviceKey`` (both naming different devices: 11404).
+
+``/connect-service/v2.1/commands``:
+
+* ``POST ?action=cancel`` with the device and an optional ``commandId`` (without it: every
+  cached command of the device): ``data`` lists the commands canceled, only state 1 ones. Too
+  few device parameters: 1004. With ``cancel_stall_s`` > 0 the store changes, then the answer
+  waits that long.
+* ``POST ?action=search`` with the device (one per call; none: 1202 "The parameter is empty.";
+  unknown: 11404 "Device does not exist", a choice: the vendor's page names no code), checked
+  before the JSON body (``enos_search``: ``state =``, ``commandName.<locale> like|=``,
+  ``createTime <|>= 'YYYY-MM-DD HH:mm:ss'`` read as UTC, joined by ``and``; anything else 1004
+  naming the problem and its position): that device's commands, newest ``createTime`` first
+  (ties: ``commandId`` descending), one page as ``data``, ``pagination {pageNo, pageSize,
+  totalSize}`` beside it.
+* ``GET ?action=get`` with the device and ``commandId`` (either absent: 1202 "The parameter is
+  empty."): the command as ``data``; 11404 "Command does not exist" when there is none or it
+  belongs to another device, 11404 "Device does not exist" when the device is unknown.
+
+``POST /connect-service/v2.4/devices?action=search``: the org's devices (``enos_devices``);
+any other action or method there is 1004.
+
+Add an entry to ``Enos.actions`` or ``Enos.device_actions`` for more. The log records code 0
+for EnOS successes; routes ``enos.cancel`` (key: the device, then ``/commandId`` when given),
+``enos.search`` (key: the device), ``enos.get`` (key: the command id), ``enos.devices`` (key
+""), ``enos.other`` for anything else, all with tenant ``enos:<orgId>``; ``enos.token`` has
+no tenant.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -36,85 +50,39 @@ from aiohttp import web
 from countermand.ids import ENOS_ID
 from countermand.simulator.codes import declared
 from countermand.simulator.config import ConfigHolder
+from countermand.simulator.enos_devices import search_devices
+from countermand.simulator.enos_gateway import (
+    EMPTY,
+    Tokens,
+    answer,
+    check,
+    encryption,
+    gateway_error,
+    page,
+    params_data,
+    signature,
+)
 from countermand.simulator.enos_search import SearchError, parse_search
 from countermand.simulator.faults import Gate, Reply, reply, stall_cancel
 from countermand.simulator.state import ENOS_CACHED, ENOS_CANCELED, CommandStore, EnosCommand
 
+__all__ = [  # Tokens and the signing helpers live in enos_gateway; callers import them here
+    "COMMANDS_PATH",
+    "DEVICES_PATH",
+    "TOKEN_PATH",
+    "Enos",
+    "Tokens",
+    "command_data",
+    "encryption",
+    "params_data",
+    "signature",
+]
+
 TOKEN_PATH = "/apim-token-service/v2.0/token/get"
 COMMANDS_PATH = "/connect-service/v2.1/commands"
-_HTTP_STATUS = {1001: 400, 1004: 400, 1202: 400, 1002: 401, 1003: 401, 1203: 401, 1204: 401}
-
-
-def sha256_hex(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def params_data(params: Iterable[tuple[str, str]], body: str = "") -> str:
-    """Query parameters sorted by name, written ``name value`` without separators, then body."""
-    return "".join(name + value for name, value in sorted(params, key=lambda p: p[0])) + body
-
-
-def signature(
-    token: str, params: Iterable[tuple[str, str]], body: str, timestamp: str, secret: str
-) -> str:
-    """The ``apim-signature`` of a call (README: worked example in the tests)."""
-    return sha256_hex(token + params_data(params, body) + timestamp + secret)
-
-
-def encryption(app_key: str, timestamp: str, secret: str) -> str:
-    return sha256_hex(app_key + timestamp + secret)
-
-
-class Tokens:
-    """Access tokens per appKey, and the signatures already used with each token."""
-
-    def __init__(self) -> None:
-        self._current: dict[str, tuple[str, float]] = {}  # appKey -> (token, expires at)
-        self._expiry: dict[str, float] = {}  # token -> expires at (0: expired on request)
-        self._seen: dict[str, set[str]] = {}  # token -> signatures used
-
-    def issue(self, app_key: str, now: float, ttl: int) -> tuple[str, int]:
-        current = self._current.get(app_key)
-        if current is not None and current[1] > now:
-            return current[0], int(current[1] - now)
-        for token, expires in self._expiry.items():
-            if expires <= now:
-                self._seen.pop(token, None)
-        token = secrets.token_hex(16)
-        self._current[app_key] = (token, now + ttl)
-        self._expiry[token] = now + ttl
-        return token, ttl
-
-    def valid(self, token: str, now: float) -> bool:
-        return self._expiry.get(token, 0.0) > now
-
-    def first_use(self, token: str, signed: str) -> bool:
-        seen = self._seen.setdefault(token, set())
-        if signed in seen:
-            return False
-        seen.add(signed)
-        return True
-
-    def expire_all(self) -> int:
-        for token in self._expiry:
-            self._expiry[token] = 0.0
-        self._current.clear()
-        self._seen.clear()
-        return len(self._expiry)
-
-
-def gateway_error(code: int, msg: str) -> Reply:
-    declared("enos", code)
-    return reply(_HTTP_STATUS.get(code, 200), {"code": code, "msg": msg}, code)
-
-
-def answer(
-    data: object, code: int = 0, msg: str = "Success", extra: Mapping[str, object] | None = None
-) -> Reply:
-    if code:
-        declared("enos", code)
-    body = {"code": code, "msg": msg, "submsg": None, "requestId": uuid.uuid4().hex, "data": data}
-    return reply(200, {**body, **(extra or {})}, code)
+DEVICES_PATH = "/connect-service/v2.4/devices"
+DEVICE_PARAMS = ("orgId", "assetId", "productKey", "deviceKey")
+Action = Callable[[web.Request], Awaitable[Reply]]
 
 
 def command_data(r: EnosCommand) -> dict[str, Any]:
@@ -145,15 +113,22 @@ def _param_problem(query: web.Request, names: Iterable[str]) -> Reply | None:
     return None
 
 
+async def _body(request: web.Request) -> str:
+    return await request.text() if request.body_exists else ""
+
+
 class Enos:
     def __init__(self, holder: ConfigHolder, store: CommandStore) -> None:
         self.holder = holder
         self.store = store
         self.tokens = Tokens()
-        self.actions: dict[tuple[str, str], Callable[[web.Request], Awaitable[Reply]]] = {
+        self.actions: dict[tuple[str, str], Action] = {
             ("POST", "cancel"): self.cancel,
             ("GET", "get"): self.get,
             ("POST", "search"): self.search,
+        }
+        self.device_actions: dict[tuple[str, str], Action] = {
+            ("POST", "search"): self.search_devices,
         }
 
     async def token(self, request: web.Request) -> Reply:
@@ -176,40 +151,29 @@ class Enos:
         return _token_reply({"status": 0, "msg": "Success", "data": data}, 0, app_key)
 
     async def commands(self, request: web.Request) -> Reply:
-        rejected = await self.gateway(request)
+        return await self._dispatch(request, self.actions)
+
+    async def devices(self, request: web.Request) -> Reply:
+        return await self._dispatch(request, self.device_actions)
+
+    async def _dispatch(
+        self, request: web.Request, actions: Mapping[tuple[str, str], Action]
+    ) -> Reply:
+        rejected = await check(request, self.tokens, self.holder.current.enos_secret_key)
         if rejected is not None:
             return rejected
         action = request.query.get("action")
         if not action:
             return gateway_error(1202, "Empty parameter: action")
-        handler = self.actions.get((request.method, action))
+        handler = actions.get((request.method, action))
         if handler is None:
             return gateway_error(1004, f"Invalid parameter: action {action!r} for {request.method}")
         if not request.query.get("orgId"):
             return gateway_error(1202, "Empty parameter: orgId")
         return await handler(request)
 
-    async def gateway(self, request: web.Request) -> Reply | None:
-        headers = request.headers
-        token = headers.get("apim-accesstoken")
-        ts = headers.get("apim-timestamp")
-        signed = headers.get("apim-signature")
-        if not token or not ts or not signed:
-            return gateway_error(1202, "Empty parameter: apim-accesstoken, -timestamp, -signature")
-        if not self.tokens.valid(token, time.time()):
-            return gateway_error(1203, "Access token expired")
-        body = await request.text() if request.body_exists else ""
-        secret = self.holder.current.enos_secret_key
-        expected = signature(token, request.query.items(), body, ts, secret)
-        if not hmac.compare_digest(signed.encode(), expected.encode()):
-            return gateway_error(1003, "Invalid encryption")
-        if not self.tokens.first_use(token, signed):
-            return gateway_error(1001, "Duplicated encryption")
-        return None
-
     async def cancel(self, request: web.Request) -> Reply:
-        names = ("orgId", "assetId", "productKey", "deviceKey", "commandId")
-        problem = _param_problem(request, names)
+        problem = _param_problem(request, (*DEVICE_PARAMS, "commandId"))
         if problem is not None:
             return problem
         query = request.query
@@ -231,32 +195,41 @@ class Enos:
         return answer([command_data(r) for r in canceled])
 
     async def get(self, request: web.Request) -> Reply:
-        problem = _param_problem(request, ("orgId", "commandId"))
+        problem = _param_problem(request, (*DEVICE_PARAMS, "commandId"))
         if problem is not None:
             return problem
         command_id = request.query.get("commandId")
         if not command_id:
-            return gateway_error(1202, "Empty parameter: commandId")
+            return gateway_error(1202, EMPTY)
+        asset = self._device(request.query)
+        if isinstance(asset, Reply):
+            return asset
         found = self.store.enos.by_key.get((request.query["orgId"], command_id))
-        if found is None:
+        if found is None or found.asset_id != asset:
             return answer(None, 11404, "Command does not exist")
         return answer(command_data(found))
 
     async def search(self, request: web.Request) -> Reply:
+        problem = _param_problem(request, DEVICE_PARAMS)
+        if problem is not None:
+            return problem
+        asset = self._device(request.query)
+        if isinstance(asset, Reply):
+            return asset
+        try:
+            search = parse_search(await _body(request))
+        except SearchError as exc:
+            return gateway_error(1004, f"Invalid parameter: {exc}")
+        mine = self.store.enos.in_group((request.query["orgId"], asset)) or []
+        found = [r for r in mine if search.matches(r)]
+        found.sort(key=lambda r: (r.create_time, r.command_id), reverse=True)
+        return page(found, search.page_no, search.page_size, command_data)
+
+    async def search_devices(self, request: web.Request) -> Reply:
         problem = _param_problem(request, ("orgId",))
         if problem is not None:
             return problem
-        try:
-            search = parse_search(await request.text() if request.body_exists else "")
-        except SearchError as exc:
-            return gateway_error(1004, f"Invalid parameter: {exc}")
-        org = request.query["orgId"]
-        found = [r for r in self.store.enos if r.org == org and search.matches(r)]
-        found.sort(key=lambda r: (r.create_time, r.command_id), reverse=True)
-        first = (search.page_no - 1) * search.page_size
-        data = [command_data(r) for r in found[first : first + search.page_size]]
-        pagination = {"pageNo": search.page_no, "pageSize": search.page_size}
-        return answer(data, extra={"pagination": {**pagination, "totalSize": len(found)}})
+        return search_devices(self.store, request.query["orgId"], await _body(request))
 
     def _asset(self, org: str, query: Mapping[str, str]) -> str | None:
         """The asset id the parameters name ("" when they name no device), None when too few."""
@@ -266,12 +239,25 @@ class Enos:
             return by_keys if not asset or asset == by_keys else ""
         return asset or None
 
+    def _device(self, query: Mapping[str, str]) -> str | Reply:
+        """The asset id of the known device the query names, or the refusal (search, get)."""
+        org = query["orgId"]
+        asset = self._asset(org, query)
+        if asset is None:
+            return gateway_error(1202, EMPTY)
+        if not asset or ("asset", org, asset) not in self.store.enos_devices:
+            return answer(None, 11404, "Device does not exist")
+        return asset
+
     def routes(self, gate: Gate) -> list[web.RouteDef]:
         commands = gate.wrap(_identify, self.commands)
+        devices = gate.wrap(_identify, self.devices)
         return [
             web.post(TOKEN_PATH, gate.wrap(_identify_token, self.token, faults=False)),
             web.post(COMMANDS_PATH, commands),
             web.get(COMMANDS_PATH, commands),
+            web.post(DEVICES_PATH, devices),
+            web.get(DEVICES_PATH, devices),
         ]
 
 
@@ -292,11 +278,14 @@ def _identify_token(request: web.Request) -> tuple[str, str | None, str]:
 
 def _identify(request: web.Request) -> tuple[str, str | None, str]:
     query = request.query
-    action = query.get("action", "")
+    action, tenant = query.get("action", ""), "enos:" + query.get("orgId", "")
+    if request.path == DEVICES_PATH:
+        return ("enos.devices" if action == "search" else "enos.other"), tenant, ""
     route = "enos." + action if action in ("cancel", "get", "search") else "enos.other"
     device = query.get("assetId") or f"{query.get('productKey', '')}/{query.get('deviceKey', '')}"
     command = query.get("commandId")
-    key = (command or "") if action == "get" else device + ("/" + command if command else "")
+    if action == "get":
+        return route, tenant, command or ""
     if action == "search":
-        key = ""  # the expression, in the body, names what is searched
-    return route, "enos:" + query.get("orgId", ""), key
+        return route, tenant, device
+    return route, tenant, device + ("/" + command if command else "")

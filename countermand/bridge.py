@@ -1,0 +1,93 @@
+"""The one sync-to-async bridge: one event loop thread and one Runtime per worker process.
+
+Made when the pool process starts (``worker/signals.py`` at ``worker_process_init``) and closed
+when it ends; every task of the process runs its coroutine on that loop (``run``), so the
+aiohttp session, the Redis client, the stop watch and the limiter's pacers live on one loop for
+the process's whole life. Never ``asyncio.run`` per task beside a long-lived session. The
+process's background loop (``countermand.recovery``) runs there too. No Celery import: the
+task shims (``tasks/``) and the process wiring (``worker/``) both call into this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable, Coroutine
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+import uvloop
+
+from countermand.jobs import Dispatch
+from countermand.recovery import background
+from countermand.runtime import Runtime
+from countermand.settings import get_settings
+
+T = TypeVar("T")
+
+
+class EventLoopThread:
+    def __init__(self) -> None:
+        # uvloop: the same aiohttp calls at less CPU (bench/core.py: ~200 -> ~160 µs of worker
+        # CPU per request); the benchmark's bare loop runs on uvloop too, for a fair ratio.
+        self.loop = uvloop.new_event_loop()
+        self._thread = threading.Thread(target=self._main, name="countermand-loop", daemon=True)
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self.submit(coro).result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+
+
+class _Process:
+    thread: EventLoopThread | None = None
+    runtime: Runtime | None = None
+    dispatch: Dispatch | None = None
+    background: Future[None] | None = None
+
+
+def start(dispatch: Dispatch) -> None:
+    """Open this process's loop and Runtime, and start its background loop."""
+    if _Process.thread is not None:
+        return
+    thread = EventLoopThread()
+    thread.start()
+    _Process.thread = thread
+    _Process.dispatch = dispatch
+    _Process.runtime = thread.run(Runtime.open(get_settings()))
+    _Process.background = thread.submit(background(_Process.runtime, dispatch))
+
+
+def stop() -> None:
+    thread, runtime = _Process.thread, _Process.runtime
+    if thread is None or runtime is None:
+        return
+    if _Process.background is not None:
+        _Process.background.cancel()
+    with contextlib.suppress(Exception):
+        thread.run(runtime.close())
+    thread.stop()
+    _Process.thread = _Process.runtime = _Process.background = _Process.dispatch = None
+
+
+def run(coro_factory: Callable[[Runtime, Dispatch], Coroutine[Any, Any, T]]) -> T:
+    """Run ``coro_factory(runtime, dispatch)`` on this process's loop and wait for its result."""
+    if _Process.thread is None or _Process.runtime is None or _Process.dispatch is None:
+        raise RuntimeError(
+            "countermand tasks run only in prefork pool processes started by "
+            "`countermand worker` (the async bridge is made at worker_process_init)"
+        )
+    return _Process.thread.run(coro_factory(_Process.runtime, _Process.dispatch))

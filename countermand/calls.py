@@ -1,0 +1,92 @@
+"""The one call path: every request to a vendor goes through a ``Caller``.
+
+A cancel, a read, a list page, a search page, a discovery request, a verify read, a race
+read-back: each is one ``send`` (build the request, sign it, exchange it, interpret the answer)
+run by ``TargetCalls.__call__``, which for every try
+
+1. starts nothing once the job stopped (pause, abort, abort threshold, lease lost),
+2. waits for one limiter token of the tenant (``Pacer.wait_turn``), then checks the stop again,
+3. spends the token and sends (so tokens spent equal requests sent, which a test checks
+   against the simulator's count),
+4. reports a 429 to the tenant's shared hold and adaptive rate, and records whether the try
+   may have been applied without a definite answer (``TransientError.uncertain``),
+
+all inside the retry policy (``countermand.retry``). Providers never send around it: they are
+handed a ``TargetCalls`` for each target and call it once per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from countermand.errors import Stopped, TransientError, UnreachableError
+from countermand.limiter import Pacer
+from countermand.retry import RetryPolicy, Sleep
+
+T = TypeVar("T")
+Send = Callable[[], Awaitable[T]]
+
+
+class Caller:
+    """The pacer, the retry policy and the stop of one piece of work (a chunk run, a verify
+    pass, a discovery), shared by the targets it serves."""
+
+    def __init__(
+        self, pacer: Pacer, policy: RetryPolicy, nap: Sleep, stopped: Callable[[], bool]
+    ) -> None:
+        self.pacer = pacer
+        self.policy = policy
+        self.nap = nap
+        self.stopped = stopped
+
+    def target(self) -> TargetCalls:
+        """A fresh tally for one target (or one discovery step)."""
+        return TargetCalls(self)
+
+    async def flush(self) -> None:
+        """Report the tokens spent since the last reservation (end of the work)."""
+        await self.pacer.flush()
+
+
+class TargetCalls:
+    """What the requests made for one target did: how many were sent, whether any got past
+    connecting, and whether any may have been applied without a definite answer."""
+
+    __slots__ = ("_caller", "made", "reached", "uncertain_tries")
+
+    def __init__(self, caller: Caller) -> None:
+        self._caller = caller
+        self.made = 0  # requests sent
+        self.reached = False  # any got past connecting
+        self.uncertain_tries = 0  # tries that may have been applied without a definite answer
+
+    async def __call__(self, send: Send[T]) -> T:
+        """Send one request through the policy: paced, retried, 429s shared."""
+        caller = self._caller
+
+        async def once() -> T:
+            if caller.stopped():
+                raise Stopped
+            await caller.pacer.wait_turn(caller.nap)
+            if caller.stopped():
+                raise Stopped
+            caller.pacer.spend()
+            self.made += 1
+            try:
+                answer = await send()
+            except UnreachableError:
+                raise
+            except TransientError as exc:
+                self.reached = True
+                self.uncertain_tries += exc.uncertain
+                if exc.throttled:
+                    await caller.pacer.throttled(exc.retry_after)
+                raise
+            except BaseException:
+                self.reached = True
+                raise
+            self.reached = True
+            return answer
+
+        return await caller.policy.run(once, caller.nap)

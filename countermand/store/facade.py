@@ -1,0 +1,23 @@
+"""The store: the one gate to Redis (arq's ``ArqRedis`` is the model). Callers never build a
+key or call a raw command; each part of the store owns the keys it touches:
+
+* ``JobsStore`` (``jobs``): create and stage jobs, status objects, transitions, retry
+  rounds, report rows, purge;
+* ``TenantsStore`` (``tenants``): the limiter's backend and a tenant's state;
+* ``WorkStore`` (``work``): reclaiming, --verify reads, cleanup slots, the fenced lock, the
+  events channel.
+
+The per-chunk books of a worker are a ``Ledger`` made by ``ledger()``.
+"""
+
+from __future__ import annotations
+
+from countermand.store.jobs import JobsStore
+from countermand.store.ledger import Ledger
+from countermand.store.tenants import TenantsStore
+from countermand.store.work import WorkStore
+
+
+class Store(JobsStore, TenantsStore, WorkStore):
+    def ledger(self, job_id: str, chunk: int, owner: str, expire_at_ms: int) -> Ledger:
+        return Ledger(self.scripts, job_id, chunk, owner, expire_at_ms)

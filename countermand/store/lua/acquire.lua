@@ -1,0 +1,26 @@
+-- Take the lease of a chunk before working on it.
+-- KEYS: meta, open, leases, owners   ARGV: chunk, owner, ttl_ms, reservation token ('' if none)
+-- Returns 'ok', or why not: 'done' (chunk finished), 'gone' (job purged or expired),
+-- 'stopped' (job paused/aborted/completed), 'busy' (another live owner holds it).
+local chunk, owner = ARGV[1], ARGV[2]
+if redis.call('SISMEMBER', KEYS[2], chunk) == 0 then
+  if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
+  return 'done'
+end
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'gone' end
+if status ~= S.queued and status ~= S.running then return 'stopped' end
+local now = now_ms()
+local current = redis.call('HGET', KEYS[4], chunk)
+if current and current ~= owner and current ~= ARGV[4] then
+  local expiry = tonumber(redis.call('ZSCORE', KEYS[3], chunk) or '0')
+  if expiry > now then return 'busy' end
+end
+redis.call('HSET', KEYS[4], chunk, owner)
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), chunk)
+local expire_at = redis.call('HGET', KEYS[1], 'expire_at')
+if expire_at then
+  redis.call('PEXPIREAT', KEYS[3], expire_at)
+  redis.call('PEXPIREAT', KEYS[4], expire_at)
+end
+return 'ok'
