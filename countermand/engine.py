@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -138,7 +138,7 @@ class ChunkRun:
         ``concurrency`` calls are in flight, no task is made per target, and the producer wakes
         once per batch, not once per target."""
         settings = self.rt.settings
-        recorder = Recorder(self.ledger, settings.batch_size)
+        recorder = Recorder(self.ledger, settings.batch_size, self.work.caller.flush)
         queue: asyncio.Queue[Item | None] = asyncio.Queue()
         room = asyncio.Event()
 
@@ -304,9 +304,12 @@ class Recorder:
     """Collects results and writes them in batches: when ``size`` are waiting, and at least
     every ``FLUSH_INTERVAL`` seconds, so a dying worker loses little that was already done."""
 
-    def __init__(self, ledger: Ledger, size: int) -> None:
+    def __init__(
+        self, ledger: Ledger, size: int, before: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self.ledger = ledger
         self.size = size
+        self.before = before  # the tokens spent go on the books before the results that used them
         self.pending: list[tuple[int, TargetResult]] = []
         self.all_final = True
 
@@ -319,6 +322,8 @@ class Recorder:
 
     async def flush(self) -> None:
         batch, self.pending = self.pending, []
+        if self.before is not None:
+            await self.before()
         await self.ledger.record(batch)
 
     @contextlib.asynccontextmanager

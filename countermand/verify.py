@@ -70,6 +70,7 @@ async def verify_job(rt: Runtime, job_id: str) -> str:
         async with reader.work.running():
             while indices := await store.awaiting_verify(job_id, settings.batch_size):
                 results = await reader.read(indices)
+                await reader.work.caller.flush()
                 lines = "\n".join(f"{index}\t{result.encode()}" for index, result in results)
                 await store.apply_verified(job_id, lines)
                 if not await lock.renew():

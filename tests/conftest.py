@@ -10,12 +10,27 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from countermand.localredis import private_redis
 from countermand.settings import Settings
 from tests.harness import SimulatorProcess, WorkerProcess
 
 T = TypeVar("T")
+
+# Hypothesis: "ci" by default (tests/test_fuzz_inputs.py runs 2,550 examples in process, the
+# CLI fuzz 20 subprocesses), "nightly" (HYPOTHESIS_PROFILE=nightly) ten times as many.
+FUZZ_EXAMPLES = 150
+settings.register_profile(
+    "ci",
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile("nightly", settings.get_profile("ci"), max_examples=10 * FUZZ_EXAMPLES)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+NIGHTLY = os.environ.get("HYPOTHESIS_PROFILE") == "nightly"
 
 # Shortened for speed; the shipped defaults are in the README ("Configuration").
 FAST = {

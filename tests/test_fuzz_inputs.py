@@ -15,13 +15,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import string
 from collections.abc import Callable, Sequence
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from countermand.errors import InputError
@@ -29,16 +28,8 @@ from countermand.ids import MAX_ID_LENGTH, IdPattern
 from countermand.inputs import MAX_FIELD_CHARS, MAX_LINE_BYTES, InputRow, read_rows
 from countermand.providers import SPECS, InvalidRow, ProviderSpec
 
-EXAMPLES = 150  # per test; 17 tests: 2,550 examples in "ci", 25,500 in "nightly"
-settings.register_profile(
-    "ci",
-    max_examples=EXAMPLES,
-    deadline=None,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.register_profile("nightly", settings.get_profile("ci"), max_examples=10 * EXAMPLES)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+# Profiles "ci" (150 examples per test; 17 tests: 2,550 examples) and "nightly" (10x) are
+# registered in tests/conftest.py.
 
 Values = dict[str, str | None]
 Read = tuple[Values, str | None]  # what a JSON line reads as: values and problem

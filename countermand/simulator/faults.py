@@ -15,7 +15,8 @@
    ``timeout_rate`` sleeps ``hang_seconds`` and then answers normally (so the change happens
    although the client has most likely given up: the "applied but unseen" case); ``drop_rate``
    closes the connection without an answer (nothing is changed).
-5. The handler, and one log record when the answer is sent (status 0 when dropped).
+5. The handler, and one log record when the answer is sent (status 0 when dropped), with its
+   arrival time ``t`` and its answer time ``done``.
 
 Faults apply to vendor routes only: never to ``/_sim/*`` nor to the EnOS token endpoint, which
 is logged but unfaulted (its tenant is ``None``: a token belongs to no org) so that fault
@@ -65,7 +66,7 @@ RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class LogRecord(NamedTuple):
-    t: float
+    t: float  # arrival
     method: str
     route: str
     path: str
@@ -74,6 +75,7 @@ class LogRecord(NamedTuple):
     status: int
     code: int | None
     key: str
+    done: float = 0.0  # when the answer left (or the connection was dropped)
 
 
 class RequestLog:
@@ -153,7 +155,7 @@ class Gate:
             finally:
                 self.log.append(
                     LogRecord(t, request.method, route, request.path, request.query_string,
-                              tenant, status, code, key)
+                              tenant, status, code, key, time.time())
                 )  # fmt: skip
 
         return gated
