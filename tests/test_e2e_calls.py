@@ -166,4 +166,3 @@ def test_no_request_starts_after_pause_returns(
     final = wait_settled(env, job_id, deadline=120)
     assert final["status"] == "completed"
     assert_books_exact(final, report(env, job_id))
-
