@@ -33,7 +33,7 @@ from countermand.providers import ProviderSpec, get_spec
 from countermand.report import write_report
 from countermand.settings import get_settings, redacted_url
 from countermand.simulator.cli import simulator
-from countermand.store import Store, redis_client
+from countermand.store import Store
 
 T = TypeVar("T")
 app = typer.Typer(
@@ -59,7 +59,7 @@ def _run(body: Callable[[Store], Awaitable[T]]) -> T:
     where = redacted_url(settings.redis_url)
 
     async def main() -> T:
-        store = Store(redis_client(settings.redis_url))
+        store = Store.connect(settings.redis_url)
         try:
             await store.ping(where)
             return await body(store)

@@ -37,7 +37,7 @@ from countermand.providers import get_spec
 from countermand.report import write_report
 from countermand.settings import get_settings
 from countermand.simulator import SimulatorClient
-from countermand.store import Store, redis_client
+from countermand.store import Store
 
 DEVICES = 400  # per provider, 3 commands each: 3,600 commands to cancel (plus Windows batches)
 RATE = 400.0
@@ -129,7 +129,7 @@ async def run_jobs(
     settings = get_settings()
     credentials = CredentialStore(settings)
     dispatch = celery_dispatch()
-    store = Store(redis_client(url))
+    store = Store.connect(url)
     try:
         ids = {}
         for provider, path in files.items():

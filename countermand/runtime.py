@@ -18,7 +18,7 @@ from countermand.credentials import CredentialStore
 from countermand.limiter import RateLimiter
 from countermand.providers import Wiring
 from countermand.settings import Settings
-from countermand.store import Store, redis_client
+from countermand.store import Store
 from countermand.store.tenants import Adaptation
 from countermand.watch import StopWatch
 
@@ -36,7 +36,7 @@ class Runtime:
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
-        store = Store(redis_client(settings.redis_url))
+        store = Store.connect(settings.redis_url)
         connector = aiohttp.TCPConnector(limit=settings.concurrency * 2, ttl_dns_cache=300)
         session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
         watch = StopWatch(store)

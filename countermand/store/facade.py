@@ -12,6 +12,7 @@ The per-chunk books of a worker are a ``Ledger`` made by ``ledger()``.
 
 from __future__ import annotations
 
+from countermand.store.base import redis_client
 from countermand.store.jobs import JobsStore
 from countermand.store.ledger import Ledger
 from countermand.store.tenants import TenantsStore
@@ -19,5 +20,10 @@ from countermand.store.work import WorkStore
 
 
 class Store(JobsStore, TenantsStore, WorkStore):
+    @classmethod
+    def connect(cls, url: str) -> Store:
+        """A store over a new client of ``url`` (no I/O until the first command)."""
+        return cls(redis_client(url))
+
     def ledger(self, job_id: str, chunk: int, owner: str, expire_at_ms: int) -> Ledger:
         return Ledger(self.scripts, job_id, chunk, owner, expire_at_ms)
