@@ -78,6 +78,8 @@ def summary(info: JobInfo) -> Table:
         ("rate", f"{info.rate:g}/s" + (" dry run" if info.dry_run else "")),
     ]
     rows += [(name, str(n)) for name, n in info.counts.items() if n]
+    if info.undecided:
+        rows.append(("undecided", f"{info.undecided} (verified unknown: see the report)"))
     for key, value in rows:
         if value:
             table.add_row(key, Text(value))  # plain text: vendor messages may hold [brackets]
