@@ -39,6 +39,18 @@ local function mark(code, attempts, time, u)
   return head .. ',null,null,null,null,' .. string.format('%d', u) .. ']'
 end
 
+-- Hold a chunk's lease for owner until now + ttl_ms. KEYS order of the lease scripts:
+-- meta, open, leases, owners. The lease keys live as long as the job.
+local function take_lease(keys, chunk, owner, now, ttl_ms)
+  redis.call('HSET', keys[4], chunk, owner)
+  redis.call('ZADD', keys[3], now + tonumber(ttl_ms), chunk)
+  local expire_at = redis.call('HGET', keys[1], 'expire_at')
+  if expire_at then
+    redis.call('PEXPIREAT', keys[3], expire_at)
+    redis.call('PEXPIREAT', keys[4], expire_at)
+  end
+end
+
 -- Tell every worker process that a job stopped (pause, abort): they stop starting requests.
 local function publish_stop(job_id, status)
   redis.call('PUBLISH', K.events, job_id .. ' ' .. status)

@@ -27,11 +27,5 @@ if current and current ~= owner and current ~= ARGV[4] then
   local expiry = tonumber(redis.call('ZSCORE', KEYS[3], chunk) or '0')
   if expiry > now then return 'busy' end
 end
-redis.call('HSET', KEYS[4], chunk, owner)
-redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), chunk)
-local expire_at = redis.call('HGET', KEYS[1], 'expire_at')
-if expire_at then
-  redis.call('PEXPIREAT', KEYS[3], expire_at)
-  redis.call('PEXPIREAT', KEYS[4], expire_at)
-end
+take_lease(KEYS, chunk, owner, now, ARGV[3])
 return 'ok'

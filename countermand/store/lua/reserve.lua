@@ -8,11 +8,5 @@ if redis.call('HEXISTS', KEYS[4], chunk) == 1 then
   local expiry = tonumber(redis.call('ZSCORE', KEYS[3], chunk) or '0')
   if expiry > now then return 0 end
 end
-redis.call('HSET', KEYS[4], chunk, ARGV[2])
-redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), chunk)
-local expire_at = redis.call('HGET', KEYS[1], 'expire_at')
-if expire_at then
-  redis.call('PEXPIREAT', KEYS[3], expire_at)
-  redis.call('PEXPIREAT', KEYS[4], expire_at)
-end
+take_lease(KEYS, chunk, ARGV[2], now, ARGV[3])
 return 1
