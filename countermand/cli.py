@@ -397,16 +397,13 @@ def purge(job: str) -> None:
 )
 def worker(ctx: typer.Context) -> None:
     """Run a Celery worker (prefork pool); extra options go to `celery worker`."""
-    from countermand.workercmd import worker_argv
+    from countermand.workercmd import run_worker
 
     try:
-        argv = worker_argv(list(ctx.args))
+        run_worker(list(ctx.args))
     except UsageError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
-    from worker.app import app as celery_app
-
-    celery_app.worker_main(argv)
 
 
 @app.command(

@@ -1,4 +1,5 @@
-"""Arguments of ``countermand worker``: the prefork pool is the only one the bridge can serve."""
+"""``countermand worker``: its arguments (the prefork pool is the only one the bridge can serve)
+and the start of the Celery worker."""
 
 from __future__ import annotations
 
@@ -30,3 +31,11 @@ def worker_argv(extra: list[str]) -> list[str]:
     if not any(a.startswith(("-Q", "--queues")) for a in extra):
         argv += ["--queues", Queue.CHUNKS.value]
     return argv + extra
+
+
+def run_worker(extra: list[str]) -> None:
+    """Start ``celery worker`` with our defaults; UsageError for what cannot run."""
+    argv = worker_argv(extra)
+    from worker.app import app
+
+    app.worker_main(argv)
