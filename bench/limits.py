@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.core import ORG, PYTHON, TOKEN, commands, seed, stack
 from countermand import jobs
+from countermand.audit import Actor
 from countermand.engine import run_chunk
 from countermand.inputs import read_rows
 from countermand.providers import get_spec
@@ -122,10 +123,13 @@ async def overhead(redis_url: str, sim_url: str, rate: float, n: int) -> tuple[i
         text = "target_id,command_id\n" + "".join(
             f"{r['target_id']},{r['command_id']}\n" for r in records
         )
-        rows = read_rows("in.csv", io.StringIO(text), spec, lambda _: None)
-        job_id = await jobs.submit(
-            rt.store, settings, jobs.SubmitRequest(spec, ORG, rate=rate), rows, lambda j, c: None
-        )
+        rows = read_rows("in.csv", io.BytesIO(text.encode()), spec, lambda _: None)
+        job = await jobs.open_job(
+            rt.store, settings, rt.credentials, jobs.SubmitRequest(spec, ORG, rate=rate),
+            Actor.system("bench"),
+        )  # fmt: skip
+        await job.load(rows)  # not released: this process runs the chunk itself
+        job_id = job.job_id
         await run_chunk(rt, job_id, 0)
         pacer = next(iter(rt.limiter._pacers.values()))
         return pacer.round_trips, n

@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from countermand.audit import Actor
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import redis
@@ -29,12 +31,14 @@ from bench.limits import write_csv
 from countermand import jobs
 from countermand.store import Store, keys
 
+ACTOR = Actor.system("test")
+
 
 async def pause(url: str, job_id: str) -> None:
     """What ``countermand pause`` does, in this process, so that "returned" is exact."""
     store = Store.connect(url)
     try:
-        await jobs.pause(store, job_id)
+        await jobs.pause(store, job_id, actor=ACTOR)
     finally:
         await store.close()
 

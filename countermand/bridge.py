@@ -4,8 +4,9 @@ Made when the pool process starts (``worker/signals.py`` at ``worker_process_ini
 when it ends; every task of the process runs its coroutine on that loop (``run``), so the
 aiohttp session, the Redis client, the stop watch and the limiter's pacers live on one loop for
 the process's whole life. Never ``asyncio.run`` per task beside a long-lived session. The
-process's background loop (``countermand.recovery``) runs there too. No Celery import: the
-task shims (``tasks/``) and the process wiring (``worker/``) both call into this module.
+process's background loops (``countermand.recovery``, ``countermand.webhooks``) run there too.
+No Celery import: the task shims (``tasks/``) and the process wiring (``worker/``) both call
+into this module.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from typing import Any, TypeVar
 import uvloop
 
 from countermand.jobs import Dispatch
-from countermand.recovery import background
+from countermand.recovery import reclaim_forever
 from countermand.runtime import Runtime
 from countermand.settings import get_settings
+from countermand.webhooks import deliver_forever
 
 T = TypeVar("T")
 
@@ -69,6 +71,11 @@ def start(dispatch: Dispatch) -> None:
     _Process.dispatch = dispatch
     _Process.runtime = thread.run(Runtime.open(get_settings()))
     _Process.background = thread.submit(background(_Process.runtime, dispatch))
+
+
+async def background(rt: Runtime, dispatch: Dispatch) -> None:
+    """The process's background loops: the reclaimer and the webhook notifier."""
+    await asyncio.gather(reclaim_forever(rt, dispatch), deliver_forever(rt))
 
 
 def stop() -> None:

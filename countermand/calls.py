@@ -12,14 +12,18 @@ run by ``TargetCalls.__call__``, which for every try
    may have been applied without a definite answer (``TransientError.uncertain``),
 
 all inside the retry policy (``countermand.retry``). Providers never send around it: they are
-handed a ``TargetCalls`` for each target and call it once per request.
+handed a ``TargetCalls`` for each target and call it once per request, naming its ``kind``
+(``cancel``, ``read``, ``list``). Every request sent is counted here, and only here
+(``countermand.metrics``: requests by outcome, duration, retries, 429s, limiter waits).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from time import perf_counter
 from typing import TypeVar
 
+from countermand import metrics
 from countermand.errors import Stopped, TransientError, UnreachableError
 from countermand.limiter import Pacer
 from countermand.retry import RetryPolicy, Sleep
@@ -33,19 +37,29 @@ class Caller:
     pass, a discovery), shared by the targets it serves."""
 
     def __init__(
-        self, pacer: Pacer, policy: RetryPolicy, nap: Sleep, stopped: Callable[[], bool]
+        self,
+        pacer: Pacer,
+        policy: RetryPolicy,
+        nap: Sleep,
+        stopped: Callable[[], bool],
+        *,
+        vendor: str,
     ) -> None:
         self.pacer = pacer
         self.policy = policy
         self.nap = nap
         self.stopped = stopped
+        self.vendor = vendor  # the metrics' ``vendor`` label
+        self.meter = metrics.meter(self.vendor)
 
     def target(self) -> TargetCalls:
         """A fresh tally for one target (or one discovery step)."""
         return TargetCalls(self)
 
     async def flush(self) -> None:
-        """Report the tokens spent since the last reservation (end of the work)."""
+        """Report the tokens spent since the last reservation, and publish the request counts
+        (end of the work)."""
+        self.meter.publish()
         await self.pacer.flush()
 
 
@@ -61,32 +75,43 @@ class TargetCalls:
         self.reached = False  # any got past connecting
         self.uncertain_tries = 0  # tries that may have been applied without a definite answer
 
-    async def __call__(self, send: Send[T]) -> T:
-        """Send one request through the policy: paced, retried, 429s shared."""
+    async def __call__(self, send: Send[T], *, kind: str = "cancel") -> T:
+        """Send one request through the policy: paced, retried, 429s shared, counted."""
         caller = self._caller
+        meter = caller.meter
+        tries = 0
 
         async def once() -> T:
+            nonlocal tries
             if caller.stopped():
                 raise Stopped
+            waiting = perf_counter()
             await caller.pacer.wait_turn(caller.nap)
             if caller.stopped():
                 raise Stopped
             caller.pacer.spend()
             self.made += 1
+            tries += 1
+            started = perf_counter()
+            meter.waited(started - waiting)
             try:
                 answer = await send()
-            except UnreachableError:
+            except BaseException as exc:
+                meter.failed(kind, exc, perf_counter() - started, tries > 1)
+                await self._failed(exc)
                 raise
-            except TransientError as exc:
-                self.reached = True
-                self.uncertain_tries += exc.uncertain
-                if exc.throttled:
-                    await caller.pacer.throttled(exc.retry_after)
-                raise
-            except BaseException:
-                self.reached = True
-                raise
+            meter.answered(kind, answer, perf_counter() - started, tries > 1)
             self.reached = True
             return answer
 
         return await caller.policy.run(once, caller.nap)
+
+    async def _failed(self, exc: BaseException) -> None:
+        """Book a try that raised: past connecting or not, uncertain or not, a 429."""
+        if isinstance(exc, UnreachableError):
+            return
+        self.reached = True
+        if isinstance(exc, TransientError):
+            self.uncertain_tries += exc.uncertain
+            if exc.throttled:
+                await self._caller.pacer.throttled(exc.retry_after)

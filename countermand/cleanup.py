@@ -42,7 +42,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from countermand.errors import UsageError
+from countermand import audit
+from countermand.audit import Actor
+from countermand.errors import PolicyNotFound, UsageError
 from countermand.inputs import InputRow
 from countermand.jobs import Dispatch, SubmitRequest, open_job
 from countermand.models import RUNNABLE
@@ -54,6 +56,7 @@ from countermand.tomlfile import read_toml
 from countermand.work import JobWork
 
 log = logging.getLogger("countermand.cleanup")
+BEAT = Actor.system("beat")
 SLOT_DONE_TTL = 3600.0
 
 
@@ -139,7 +142,7 @@ def load_policies(path: Path) -> dict[str, Policy]:
 
 def policy_named(path: Path | None, name: str) -> Policy:
     if path is None:
-        raise UsageError("set COUNTERMAND_POLICIES_FILE to the policies file")
+        raise PolicyNotFound(f"no policy {name!r}: COUNTERMAND_POLICIES_FILE is not set")
     found = read_policies(path)
     if name in found.policies:
         return found.policies[name]
@@ -147,11 +150,16 @@ def policy_named(path: Path | None, name: str) -> Policy:
     if mine:
         raise UsageError(mine[0])
     known = ", ".join(sorted(found.policies)) or "none"
-    raise UsageError(f"policies file {path}: no policy {name!r} (known: {known})")
+    raise PolicyNotFound(f"policies file {path}: no policy {name!r} (known: {known})")
 
 
 async def run_policy(
-    rt: Runtime, policy: Policy, dispatch: Dispatch, dry_run: bool | None = None
+    rt: Runtime,
+    policy: Policy,
+    dispatch: Dispatch,
+    *,
+    actor: Actor,
+    dry_run: bool | None = None,
 ) -> str:
     """Discover the policy's stale commands, streaming them into one cancel job; its id."""
     spec = get_spec(policy.provider)
@@ -163,7 +171,9 @@ async def run_policy(
         name=f"cleanup:{policy.name}",
     )
     finder = discovery_for(spec, policy.org, rt.wiring)  # no job when it cannot be made
-    job = await open_job(rt.store, rt.settings, rt.credentials, request)
+    job = await open_job(rt.store, rt.settings, rt.credentials, request, actor)
+    await audit.record(rt.store, actor, "policy_run", job.job_id, policy=policy.name,
+                       dry_run=request.dry_run or None)  # fmt: skip
     work = JobWork(rt, job.job_id, spec.name, policy.org, policy.rate or rt.settings.rate)
     query = StaleQuery(
         cutoff=time.time() - policy.max_age,
@@ -212,7 +222,7 @@ async def _run_holding(rt: Runtime, policy: Policy, dispatch: Dispatch, slot: Fe
 
     keeper = asyncio.create_task(keep())
     try:
-        return await run_policy(rt, policy, dispatch)
+        return await run_policy(rt, policy, dispatch, actor=BEAT)
     finally:
         keeper.cancel()
 

@@ -68,6 +68,10 @@ class CredentialStore:
             raise UsageError(f"no {vendor} credential for org {org!r}: set {names}{where}")
         return credential
 
+    def file_entries(self) -> list[tuple[str, str]]:
+        """(vendor, org) of every credential in the file."""
+        return sorted(self._from_file())
+
     def _from_env(self, vendor: str) -> Credential | None:
         s = self._settings
         if vendor == "applivery" and s.applivery_token:
@@ -121,3 +125,25 @@ def _field(path: Path, where: str, entry: dict[str, object], name: str) -> str:
     if not isinstance(value, str) or not value:
         raise UsageError(f"credentials file {path}: [{where}] needs a non-empty string {name!r}")
     return value
+
+
+def usable_vendors(settings: Settings, store: CredentialStore | None = None) -> list[str]:
+    """The vendors this process can talk to: a base URL and at least one credential (in the
+    environment or the credentials file)."""
+    creds = store or CredentialStore(settings)
+    in_file = {vendor for vendor, _ in creds.file_entries()}
+    usable = []
+    if settings.applivery_url and (settings.applivery_token or "applivery" in in_file):
+        usable.append("applivery")
+    enos_env = settings.enos_access_key and settings.enos_secret_key
+    if settings.enos_url and (enos_env or "enos" in in_file):
+        usable.append("enos")
+    return usable
+
+
+NO_VENDOR = (
+    "no vendor is configured on this process: set COUNTERMAND_APPLIVERY_TOKEN (Applivery, base "
+    "URL COUNTERMAND_APPLIVERY_URL), or COUNTERMAND_ENOS_URL with COUNTERMAND_ENOS_ACCESS_KEY and "
+    "COUNTERMAND_ENOS_SECRET_KEY (EnOS), or put per-org credentials in "
+    "COUNTERMAND_CREDENTIALS_FILE"
+)

@@ -27,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from countermand import jobs
+from countermand.audit import Actor
 from countermand.credentials import CredentialStore
 from countermand.dispatch import celery_dispatch
 from countermand.inputs import open_input, read_rows
@@ -140,7 +141,7 @@ async def run_jobs(
                     str(path), stream, spec, lambda m: console.print(Text(f"warning: {m}"))
                 )
                 ids[provider] = await jobs.submit(
-                    store, settings, credentials, request, rows, dispatch
+                    store, settings, credentials, request, rows, dispatch, Actor.os_user()
                 )
         infos = await follow_all(store, ids, console)
         for provider, job_id in ids.items():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -33,6 +34,7 @@ from countermand.errors import (
     UnreachableError,
     UsageError,
 )
+from countermand.logs import bind_job
 from countermand.models import RUNNABLE, JobKind, Outcome, TargetResult
 from countermand.providers import CallResult, InvalidRow, Provider, provider_for
 from countermand.providers.base import Target
@@ -41,6 +43,7 @@ from countermand.store import Acquired, Batch, JobMeta, Ledger, Mark, Released, 
 from countermand.work import JobWork
 
 FLUSH_INTERVAL = 0.5
+log = logging.getLogger("countermand.engine")
 Item = tuple[int, Row, Mark, Batch]
 
 
@@ -67,11 +70,16 @@ async def run_chunk(
     if state is not Acquired.OK:
         return ChunkOutcome(state.value)
     run = ChunkRun(rt, meta, ledger)
-    try:
-        async with run.work.running(), run.heartbeat(ttl_ms):
-            return await run.run()
-    except LeaseLost:
-        return ChunkOutcome.LOST
+    tenant = f"{run.spec.vendor}:{meta.org}"
+    with bind_job(job_id=job_id, chunk=chunk, vendor=run.spec.vendor, tenant=tenant):
+        log.info("chunk started")
+        try:
+            async with run.work.running(), run.heartbeat(ttl_ms):
+                outcome = await run.run()
+        except LeaseLost:
+            outcome = ChunkOutcome.LOST
+        log.info("chunk done: %s", outcome.value)
+        return outcome
 
 
 class ChunkRun:
@@ -248,6 +256,7 @@ class ChunkRun:
         detail = f"{self.spec.name} org {self.meta.org}: {stop.message}"
         if stop.error_code:
             detail += f" (code {stop.error_code})"
+        log.warning("job %s (%s): %s", stop.status.value, stop.reason.value, detail)
         with contextlib.suppress(UsageError):  # already stopped by someone else: keep theirs
             await self.rt.store.transition(
                 self.meta.job_id, stop.status, RUNNABLE, reason=stop.reason, detail=detail
@@ -324,7 +333,8 @@ class Recorder:
         batch, self.pending = self.pending, []
         if self.before is not None:
             await self.before()
-        await self.ledger.record(batch)
+        if await self.ledger.record(batch):
+            log.info("job completed")
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

@@ -3,8 +3,9 @@
 Hierarchy::
 
     CountermandError
-    ├── UsageError               bad input or a forbidden action: CLI exit 2
-    │   └── InputError           a bad input file: says file, line and field
+    ├── UsageError               bad input or a forbidden action: CLI exit 2, HTTP 422
+    │   ├── InputError           a bad input file: says file, line and field
+    │   └── StatusConflict       an action the job's status refuses: CLI exit 2, HTTP 409
     ├── JobNotFound              no such job (never submitted, purged, expired): CLI exit 2,
     │                            HTTP 404
     ├── StoreUnavailable         Redis cannot be reached: CLI exit 3
@@ -48,6 +49,14 @@ class InputError(UsageError):
     def __init__(self, where: str, message: str) -> None:
         super().__init__(f"{where}: {message}")
         self.where = where
+
+
+class StatusConflict(UsageError):
+    """The job's status does not allow the action (pause a completed job, purge a running one)."""
+
+
+class PolicyNotFound(UsageError):
+    """No such stale-cleanup policy in the policies file (CLI exit 2, HTTP 404)."""
 
 
 class JobNotFound(CountermandError):

@@ -10,28 +10,42 @@ deletes the job entirely; any other failure (the CLI killed, Redis lost) leaves 
 with reason ``submit_interrupted``. ``submit`` does the three in a row.
 
 Dispatching to the workers is a port (``Dispatch``): the Celery adapter lives in
-``countermand.dispatch``, never here.
+``countermand.dispatch``, never here. Every action names its actor and is recorded in the audit
+log (``countermand.audit``) once it took effect.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
+from countermand import audit
+from countermand.audit import Actor
 from countermand.credentials import CredentialStore
 from countermand.errors import InputError, UsageError
 from countermand.inputs import InputRow
-from countermand.models import RUNNABLE, JobKind, JobStatus, Outcome, StopReason, TargetResult
-from countermand.providers import InvalidRow, ProviderSpec
+from countermand.models import (
+    RUNNABLE,
+    JobInfo,
+    JobKind,
+    JobStatus,
+    Outcome,
+    StopReason,
+    TargetResult,
+)
+from countermand.providers import InvalidRow, ProviderSpec, get_spec
 from countermand.settings import Settings
 from countermand.store import NewJob, RetryAnswer, Row, Store
 
 Rows = AsyncIterable[InputRow] | Iterable[InputRow]
+log = logging.getLogger("countermand.jobs")
 
 
 class Dispatch(Protocol):
@@ -54,6 +68,17 @@ class SubmitRequest:
     abort_at: float | None = None  # --abort-at PCT
     abort_min: int = 1  # --abort-min N
     verify: bool = False  # --verify: read canceled commands back
+    notify: str | None = None  # webhook URL (default: COUNTERMAND_WEBHOOK_URL)
+
+    def audited(self) -> dict[str, Any]:
+        """The request as the audit log keeps it (no secret: the URL loses its query)."""
+        return {
+            "provider": self.spec.name, "org": self.org, "kind": self.kind.value,
+            "rate": self.rate, "dry_run": self.dry_run or None, "name": self.name,
+            "verify": self.verify or None, "auto_retry": self.auto_retry or None,
+            "abort_at": self.abort_at,
+            "notify": audit.safe_url(self.notify) if self.notify else None,
+        }  # fmt: skip
 
 
 def new_job_id() -> str:
@@ -87,6 +112,8 @@ def check_request(request: SubmitRequest, settings: Settings, creds: CredentialS
         raise UsageError(f"--abort-at is a percentage in [0, 100), got {request.abort_at}")
     if request.abort_min < 1:
         raise UsageError(f"--abort-min must be >= 1, got {request.abort_min}")
+    if request.notify is not None and urlsplit(request.notify).scheme not in ("http", "https"):
+        raise UsageError(f"--notify: {audit.safe_url(request.notify)!r} is not an http(s) URL")
     if request.dry_run:
         return  # a dry run sends nothing: no credential or URL needed
     if not spec.base_url(settings):
@@ -103,9 +130,15 @@ class _Chunk:
 
 
 async def open_job(
-    store: Store, settings: Settings, credentials: CredentialStore, request: SubmitRequest
+    store: Store,
+    settings: Settings,
+    credentials: CredentialStore,
+    request: SubmitRequest,
+    actor: Actor,
 ) -> StagedJob:
     """Check the request and create the job: queued, nothing loaded, nothing dispatched."""
+    if request.notify is None and settings.webhook_url:
+        request.notify = settings.webhook_url
     check_request(request, settings, credentials)
     job_id = new_job_id()
     spec = request.spec
@@ -127,23 +160,32 @@ async def open_job(
             abort_min=request.abort_min,
             verify=request.verify,
             verify_delay=settings.verify_delay,
+            notify=request.notify,
         )
     )
-    return StagedJob(store, spec, job_id, settings.chunk_size, expire_at_ms)
+    return StagedJob(store, request, job_id, settings.chunk_size, expire_at_ms, actor)
 
 
 class StagedJob:
     """A job being loaded: rows in, then released to the workers."""
 
     def __init__(
-        self, store: Store, spec: ProviderSpec, job_id: str, size: int, expire_at_ms: int
+        self,
+        store: Store,
+        request: SubmitRequest,
+        job_id: str,
+        size: int,
+        expire_at_ms: int,
+        actor: Actor,
     ) -> None:
         self.store = store
-        self.spec = spec
+        self.request = request
+        self.spec = request.spec
+        self.actor = actor
         self.job_id = job_id
         self.size = size
         self.expire_at_ms = expire_at_ms
-        self.columns = [c.name for c in spec.columns]
+        self.columns = [c.name for c in self.spec.columns]
         self.rows_read = 0
 
     async def load(self, rows: Rows) -> None:
@@ -165,6 +207,11 @@ class StagedJob:
         chunks = await self.store.open_chunks(self.job_id)
         if chunks:
             dispatch.chunks(self.job_id, chunks)
+        await audit.record(
+            self.store, self.actor, "submit", self.job_id, rows=self.rows_read,
+            **self.request.audited(),
+        )  # fmt: skip
+        log.info("job submitted", extra={"job_id": self.job_id})
         return chunks
 
     async def _stage(self, rows: Rows) -> int:
@@ -211,9 +258,10 @@ async def submit(
     request: SubmitRequest,
     rows: Rows,
     dispatch: Dispatch,
+    actor: Actor,
 ) -> str:
     """Check, create, stage every row, then dispatch; returns the job id."""
-    job = await open_job(store, settings, credentials, request)
+    job = await open_job(store, settings, credentials, request, actor)
     await job.load(rows)
     await job.release(dispatch)
     return job.job_id
@@ -243,37 +291,52 @@ def invalid(reason: str) -> TargetResult:
     return TargetResult(Outcome.INVALID, 0, int(time.time()), error_message=reason)
 
 
-async def pause(store: Store, job_id: str) -> None:
+async def status(store: Store, job_id: str) -> JobInfo:
+    """The status object of ``status --json`` and the HTTP API: the job, plus its tenant's
+    limit, effective rate and any 429 hold as the workers last applied them."""
+    info = await store.info(job_id)
+    state = await store.tenant_state(get_spec(info.provider).vendor, info.org)
+    info.limiter = asdict(state)
+    return info
+
+
+async def pause(store: Store, job_id: str, *, actor: Actor) -> None:
     await store.transition(
-        job_id, JobStatus.PAUSED, RUNNABLE, reason=StopReason.OPERATOR, detail="paused by operator"
+        job_id, JobStatus.PAUSED, RUNNABLE, reason=StopReason.OPERATOR, detail=f"paused by {actor}"
     )
+    await audit.record(store, actor, "pause", job_id)
+    log.info("job paused by %s", actor, extra={"job_id": job_id})
 
 
-async def resume(store: Store, job_id: str, dispatch: Dispatch) -> list[int]:
+async def resume(store: Store, job_id: str, dispatch: Dispatch, *, actor: Actor) -> list[int]:
     """Back to running; every chunk with targets not yet final is dispatched again (a chunk
     still owned by a live worker drops the duplicate message)."""
     chunks = await store.transition(job_id, JobStatus.RUNNING, [JobStatus.PAUSED])
     if chunks:
         dispatch.chunks(job_id, chunks)
+    await audit.record(store, actor, "resume", job_id, chunks=len(chunks))
     return chunks
 
 
-async def abort(store: Store, job_id: str) -> None:
+async def abort(store: Store, job_id: str, *, actor: Actor) -> None:
     await store.transition(
         job_id,
         JobStatus.ABORTED,
         [*RUNNABLE, JobStatus.PAUSED],
         reason=StopReason.OPERATOR,
-        detail="aborted by operator",
+        detail=f"aborted by {actor}",
     )
+    await audit.record(store, actor, "abort", job_id)
+    log.info("job aborted by %s", actor, extra={"job_id": job_id})
 
 
-async def retry(store: Store, job_id: str, dispatch: Dispatch) -> list[int]:
+async def retry(store: Store, job_id: str, dispatch: Dispatch, *, actor: Actor) -> list[int]:
     """Queue exactly the targets whose outcome is ``failed`` for one more round; returns the
     chunks dispatched (none when nothing failed: the job is left as it is)."""
-    _answer, chunks = await store.retry(job_id)
+    answer, chunks = await store.retry(job_id)
     if chunks:
         dispatch.chunks(job_id, chunks)
+    await audit.record(store, actor, "retry", job_id, queued=answer is RetryAnswer.OK)
     return chunks
 
 
@@ -286,8 +349,13 @@ async def retry_due(store: Store, dispatch: Dispatch) -> list[str]:
         if answer is RetryAnswer.OK:
             dispatch.chunks(job_id, chunks)
             started.append(job_id)
+            await audit.record(store, SWEEP, "retry", job_id, round=round_ + 1)
     return started
 
 
-async def purge(store: Store, job_id: str) -> None:
+async def purge(store: Store, job_id: str, *, actor: Actor) -> None:
     await store.purge(job_id)
+    await audit.record(store, actor, "purge", job_id)
+
+
+SWEEP = Actor.system("retry-sweep")

@@ -31,7 +31,7 @@ async def reclaim_once(rt: Runtime, dispatch: Dispatch) -> list[tuple[str, int]]
     return reclaimed
 
 
-async def background(rt: Runtime, dispatch: Dispatch) -> None:
+async def reclaim_forever(rt: Runtime, dispatch: Dispatch) -> None:
     while True:
         await asyncio.sleep(rt.settings.reclaim_interval)
         try:

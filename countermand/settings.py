@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -80,6 +81,20 @@ class Settings(BaseSettings):
     )
     connect_timeout: float = Field(10.0, gt=0, le=120)
     token_refresh_margin: float = Field(300.0, ge=0, le=3_600)
+
+    # --- the operator surface: HTTP API, audit, webhooks, logs ------------------------------
+    api_max_upload_bytes: int = Field(
+        512 * 1024 * 1024, ge=1024, description="largest input file the HTTP API accepts"
+    )
+    session_ttl: int = Field(12 * 3600, ge=60, le=30 * 86_400, description="dashboard session")
+    metrics_auth: bool = Field(False, description="the API's /metrics needs a key too")
+    audit_retention_days: float = Field(90.0, gt=0, le=3_650)
+    webhook_url: str | None = Field(None, description="default --notify URL of every job")
+    webhook_secret: SecretStr | None = None
+    webhook_max_tries: int = Field(8, ge=1, le=50)
+    webhook_timeout: float = Field(10.0, gt=0, le=120)
+    log_format: Literal["text", "json"] = "text"
+    task_events: bool = Field(False, description="Celery task events, for Flower")
 
     # --- chunk ownership and retention --------------------------------------------------
     lease_ttl: float = Field(30.0, ge=0.5, le=600)

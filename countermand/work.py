@@ -30,7 +30,9 @@ class JobWork:
         limit = rt.settings.tenant_limit(self.spec.vendor, org)
         self.pacer = rt.limiter.pacer(self.spec.vendor, org, limit, job_id, rate)
         self.policy = RetryPolicy.from_settings(rt.settings)
-        self.caller = Caller(self.pacer, self.policy, self.nap, self.stop.is_set)
+        self.caller = Caller(
+            self.pacer, self.policy, self.nap, self.stop.is_set, vendor=self.spec.vendor
+        )
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

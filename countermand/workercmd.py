@@ -1,5 +1,5 @@
-"""``countermand worker``: its arguments (the prefork pool is the only one the bridge can serve)
-and the start of the Celery worker."""
+"""``countermand worker``: its arguments (the prefork pool is the only one the bridge can serve;
+``--metrics-port`` is ours, the rest goes to Celery) and the start of the Celery worker."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from countermand.errors import UsageError
 from tasks.messages import Queue
 
 ALLOWED_POOL = "prefork"
+METRICS_PORT = "--metrics-port"
 
 
 def worker_argv(extra: list[str]) -> list[str]:
@@ -33,9 +34,48 @@ def worker_argv(extra: list[str]) -> list[str]:
     return argv + extra
 
 
+def metrics_port(extra: list[str]) -> tuple[int | None, list[str]]:
+    """``--metrics-port N`` (or ``=N``) taken out of the arguments: (N or None, the rest)."""
+    port: str | None = None
+    rest: list[str] = []
+    args = iter(extra)
+    for arg in args:
+        if arg == METRICS_PORT:
+            port = next(args, "")
+        elif arg.startswith(METRICS_PORT + "="):
+            port = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+    if port is None:
+        return None, rest
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise UsageError(f"{METRICS_PORT}: expected a TCP port (1-65535), got {port!r}")
+    return int(port), rest
+
+
 def run_worker(extra: list[str]) -> None:
-    """Start ``celery worker`` with our defaults; UsageError for what cannot run."""
-    argv = worker_argv(extra)
+    """Start ``celery worker`` with our defaults (and, with ``--metrics-port``, the metrics
+    exporter, before the pool forks); UsageError for what cannot run."""
+    port, rest = metrics_port(extra)
+    argv = worker_argv(rest)
+    if port is not None:
+        from countermand.metrics import serve_worker_metrics
+
+        try:
+            serve_worker_metrics(port)
+        except OSError as exc:
+            raise UsageError(f"{METRICS_PORT} {port}: cannot listen: {exc}") from exc
     from worker.app import app
 
-    app.worker_main(argv)
+    app.worker_main(celery_argv(argv))
+
+
+def celery_argv(argv: list[str]) -> list[str]:
+    """Logs set up before Celery starts (so its early warnings are records too); with JSON
+    logs, Celery's banner (plain text on stdout) is left out: ``--quiet``."""
+    from countermand.logs import configure
+    from countermand.settings import get_settings
+
+    fmt = get_settings().log_format
+    configure(fmt)
+    return ["--quiet", *argv] if fmt == "json" else argv

@@ -27,7 +27,7 @@ def caller(
     limits.runnable.add(keys.job(job_id))
     pacer = RateLimiter(limits, 0.0).pacer("test", "org", rate, job_id, rate)
     stop = stopped or asyncio.Event()
-    return Caller(pacer, policy, asyncio.sleep, stop.is_set), limits
+    return Caller(pacer, policy, asyncio.sleep, stop.is_set, vendor="test"), limits
 
 
 def target_calls(job_id: str = "job") -> TargetCalls:

@@ -47,7 +47,9 @@ FAST = {
     "RETRY_SWEEP_INTERVAL": "0.5",
     "RETRY_ROUND_DELAY": "0.3",
     "VERIFY_DELAY": "0.3",
+    "WEBHOOK_MAX_TRIES": "3",
 }
+WEBHOOK_SECRET = "test-webhook-secret-7f3a"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -103,6 +105,7 @@ def e2e_env(redis_url: str, sim_url: str, credentials_file: Path, db: int = 0) -
         COUNTERMAND_ENOS_ACCESS_KEY="sim-access-key",
         COUNTERMAND_ENOS_SECRET_KEY="sim-secret-key",
         COUNTERMAND_CREDENTIALS_FILE=str(credentials_file),
+        COUNTERMAND_WEBHOOK_SECRET=WEBHOOK_SECRET,
     )
     return env
 

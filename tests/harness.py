@@ -143,3 +143,43 @@ def cli_json(env: dict[str, str], *args: str, stdin: str | None = None) -> Any:
     done = cli(env, *args, stdin=stdin)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+class ApiProcess:
+    """``countermand api`` on a free port; ready once ``/readyz`` answers."""
+
+    def __init__(self, folder: Path, env: dict[str, str], **settings: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = folder / f"api-{self.port}.log"
+        self.log = self.log_path.open("wb")
+        env = {**env, **{f"COUNTERMAND_{k.upper()}": v for k, v in settings.items()}}
+        self.proc = subprocess.Popen(
+            [*PYTHON, "api", "--port", str(self.port)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        wait_for(self._ready, 60, "the API to be ready")
+
+    def _ready(self) -> bool:
+        import urllib.request
+
+        if self.proc.poll() is not None:
+            raise AssertionError(f"api exited: {self.log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(self.url + "/readyz", timeout=2) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        stop_process(self.proc, timeout=20)  # type: ignore[arg-type]
+        self.log.close()
+
+
+def make_key(env: dict[str, str], name: str, role: str, orgs: str | None = None) -> str:
+    args = ["keys", "add", name, "--role", role] + (["--orgs", orgs] if orgs else [])
+    done = cli(env, *args)
+    assert done.returncode == 0, done.stderr
+    return str(done.stdout.strip().splitlines()[-1])

@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from countermand import jobs
+from countermand.audit import Actor
 from countermand.credentials import AppliveryToken, Credential, CredentialStore
 from countermand.engine import run_chunk
 from countermand.inputs import InputRow, read_rows
@@ -20,6 +21,8 @@ from countermand.runtime import Runtime
 from countermand.settings import Settings
 from countermand.store import Store, keys
 from tests.conftest import run
+
+ACTOR = Actor.system("test")
 
 
 @pytest.fixture
@@ -62,7 +65,7 @@ def rows_of(text: str) -> Iterator[InputRow]:
 async def submit_csv(rt: Runtime, text: str, dispatch: Dispatched, **kw: object) -> str:
     request = jobs.SubmitRequest(SPECS["fake"], "org1", **kw)  # type: ignore[arg-type]
     rows = rows_of(text)
-    return await jobs.submit(rt.store, rt.settings, rt.credentials, request, rows, dispatch)
+    return await jobs.submit(rt.store, rt.settings, rt.credentials, request, rows, dispatch, ACTOR)
 
 
 async def drain(rt: Runtime, dispatch: Dispatched) -> list[str]:
@@ -185,7 +188,7 @@ def test_job_level_stops(
             assert info.counts["failed"] == 0 and info.counts["not_found"] == 0
             assert info.reason_detail and "fake org org1" in info.reason_detail
             if status is JobStatus.PAUSED:
-                chunks = await jobs.resume(rt.store, job_id, sent)
+                chunks = await jobs.resume(rt.store, job_id, sent, actor=ACTOR)
                 assert chunks == [0]
 
     run(main())
@@ -221,10 +224,10 @@ def test_pause_then_resume_continues_without_loss(settings: Settings, fake: Fake
         async with open_rt(settings) as rt:
             sent = Dispatched()
             job_id = await submit_csv(rt, csv(*["ok"] * 5), sent)
-            await jobs.pause(rt.store, job_id)
+            await jobs.pause(rt.store, job_id, actor=ACTOR)
             assert await drain(rt, sent) == ["stopped"]
             assert fake.calls == []
-            await jobs.resume(rt.store, job_id, sent)
+            await jobs.resume(rt.store, job_id, sent, actor=ACTOR)
             assert await drain(rt, sent) == ["finished"]
             info = await rt.store.info(job_id)
             assert info.status is JobStatus.COMPLETED and info.counts["canceled"] == 5

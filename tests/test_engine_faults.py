@@ -18,7 +18,7 @@ from countermand.providers.fake import FakeSpec
 from countermand.settings import Settings
 from countermand.store import keys
 from tests.conftest import run, until
-from tests.test_engine import Dispatched, csv, drain, fake, open_rt, outcomes, submit_csv
+from tests.test_engine import ACTOR, Dispatched, csv, drain, fake, open_rt, outcomes, submit_csv
 
 __all__ = ["fake"]
 
@@ -98,7 +98,7 @@ def test_a_pause_starts_no_new_request(settings: Settings, fake: FakeSpec) -> No
             await rt.watch.connected.wait()
             worker = asyncio.create_task(drain(rt, sent))
             await until(lambda: len(fake.calls) >= 5, 10)
-            await jobs.pause(rt.store, job_id)
+            await jobs.pause(rt.store, job_id, actor=ACTOR)
             at_pause = len(fake.calls)
             assert await asyncio.wait_for(worker, 10) == ["stopped", "stopped"]
             assert len(fake.calls) - at_pause <= 1  # at most the call already on the wire
@@ -120,7 +120,7 @@ def test_tokens_spent_equal_requests_sent(settings: Settings, fake: FakeSpec) ->
             request = jobs.SubmitRequest(SPECS["fake"], org)
             text = csv("ok", "flaky2", "lost1", "late", "missing", *["ok"] * 20)
             rows = read_rows("t.csv", io.BytesIO(text.encode()), SPECS["fake"], print)
-            await jobs.submit(rt.store, rt.settings, rt.credentials, request, rows, sent)
+            await jobs.submit(rt.store, rt.settings, rt.credentials, request, rows, sent, ACTOR)
             await drain(rt, sent)
             assert await rt.store.tokens_spent("fake", org) == len(fake.calls) == 29
 
@@ -137,7 +137,7 @@ def test_an_input_that_fails_part_way_leaves_no_job(settings: Settings, fake: Fa
             jobs_before = await rt.store.redis.zcard(keys.JOBS)
             request = jobs.SubmitRequest(SPECS["fake"], "org1")
             with pytest.raises(InputError, match="line 122"):
-                await jobs.submit(rt.store, rt.settings, rt.credentials, request, rows, sent)
+                await jobs.submit(rt.store, rt.settings, rt.credentials, request, rows, sent, ACTOR)
             assert sent == [] and await rt.store.redis.zcard(keys.JOBS) == jobs_before
             assert {k async for k in rt.store.redis.scan_iter(match="cm:job:*")} == before
 
@@ -157,7 +157,7 @@ def test_a_submit_that_dies_part_way_is_aborted_and_sends_nothing(
                 raise ConnectionResetError("the pipe feeding stdin broke")
 
             job = await jobs.open_job(rt.store, rt.settings, rt.credentials,
-                                      jobs.SubmitRequest(SPECS["fake"], "org1"))  # fmt: skip
+                                      jobs.SubmitRequest(SPECS["fake"], "org1"), ACTOR)  # fmt: skip
             with pytest.raises(ConnectionResetError):
                 await job.load(rows())
             info = await rt.store.info(job.job_id)

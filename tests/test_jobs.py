@@ -18,7 +18,7 @@ from countermand.providers.fake import FakeSpec
 from countermand.settings import Settings
 from countermand.store import keys
 from tests.conftest import run
-from tests.test_engine import Dispatched, csv, fake, open_rt
+from tests.test_engine import ACTOR, Dispatched, csv, fake, open_rt
 
 __all__ = ["fake"]
 
@@ -53,7 +53,7 @@ def test_rows_are_staged_and_dispatched_once_all_are_in(settings: Settings, fake
         async with open_rt(settings) as rt:
             sent = Dispatched()
             job = await jobs.open_job(
-                rt.store, rt.settings, rt.credentials, jobs.SubmitRequest(SPECS["fake"], "o")
+                rt.store, rt.settings, rt.credentials, jobs.SubmitRequest(SPECS["fake"], "o"), ACTOR
             )
             text = csv(*["ok"] * 120).encode()
             await job.load(read_rows("t.csv", io.BytesIO(text), SPECS["fake"], print))
@@ -70,7 +70,7 @@ def test_a_bad_file_leaves_nothing(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
         async with open_rt(settings) as rt:
             job = await jobs.open_job(
-                rt.store, rt.settings, rt.credentials, jobs.SubmitRequest(SPECS["fake"], "o")
+                rt.store, rt.settings, rt.credentials, jobs.SubmitRequest(SPECS["fake"], "o"), ACTOR
             )
             text = csv(*["ok"] * 60).encode() + b"\x00\n"
             with pytest.raises(InputError, match="line 62"):
@@ -90,17 +90,18 @@ def test_controls_refuse_what_the_status_does_not_allow(settings: Settings, fake
             job_id = await jobs.submit(
                 rt.store, rt.settings, rt.credentials, jobs.SubmitRequest(SPECS["fake"], "o"),
                 read_rows("t.csv", io.BytesIO(csv("ok").encode()), SPECS["fake"], print), sent,
+                ACTOR,
             )  # fmt: skip
             with pytest.raises(UsageError, match="cannot make it running"):
-                await jobs.resume(rt.store, job_id, sent)  # queued, not paused
+                await jobs.resume(rt.store, job_id, sent, actor=ACTOR)  # queued, not paused
             with pytest.raises(UsageError, match="abort or pause it before purge"):
-                await jobs.purge(rt.store, job_id)
-            await jobs.abort(rt.store, job_id)
+                await jobs.purge(rt.store, job_id, actor=ACTOR)
+            await jobs.abort(rt.store, job_id, actor=ACTOR)
             with pytest.raises(UsageError, match="only a completed or running job retries"):
-                await jobs.retry(rt.store, job_id, sent)
-            await jobs.purge(rt.store, job_id)
+                await jobs.retry(rt.store, job_id, sent, actor=ACTOR)
+            await jobs.purge(rt.store, job_id, actor=ACTOR)
             with pytest.raises(JobNotFound):
-                await jobs.pause(rt.store, job_id)
+                await jobs.pause(rt.store, job_id, actor=ACTOR)
 
     run(main())
 

@@ -36,7 +36,7 @@ class Once:
         self.uncertain_tries = 0
         self.made = 0
 
-    async def __call__(self, send: Callable[[], Awaitable[T]]) -> T:
+    async def __call__(self, send: Callable[[], Awaitable[T]], *, kind: str = "cancel") -> T:
         self.made += 1
         try:
             return await send()

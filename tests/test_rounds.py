@@ -8,7 +8,7 @@ from countermand.providers.fake import FakeSpec
 from countermand.settings import Settings
 from countermand.store import keys
 from tests.conftest import run
-from tests.test_engine import Dispatched, csv, drain, fake, open_rt, outcomes, submit_csv
+from tests.test_engine import ACTOR, Dispatched, csv, drain, fake, open_rt, outcomes, submit_csv
 
 __all__ = ["fake"]  # the fixture, used by name
 
@@ -25,7 +25,7 @@ def test_retry_requeues_only_failed_targets_and_keeps_counting(
                 "canceled", "failed", "not_pending", "failed",
             ]  # fmt: skip
             fake.calls.clear()
-            assert await jobs.retry(rt.store, job_id, sent) == [0]
+            assert await jobs.retry(rt.store, job_id, sent, actor=ACTOR) == [0]
             info = await rt.store.info(job_id)
             assert (info.status, info.round, info.counts["failed"]) == (JobStatus.RUNNING, 1, 0)
             assert info.counts["remaining"] == 2
@@ -50,7 +50,7 @@ def test_retry_with_nothing_failed_changes_nothing(settings: Settings, fake: Fak
             sent = Dispatched()
             job_id = await submit_csv(rt, csv("ok"), sent)
             await drain(rt, sent)
-            assert await jobs.retry(rt.store, job_id, sent) == []
+            assert await jobs.retry(rt.store, job_id, sent, actor=ACTOR) == []
             info = await rt.store.info(job_id)
             assert (info.status, info.round) == (JobStatus.COMPLETED, 0)
 

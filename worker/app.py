@@ -34,7 +34,9 @@ def make_app() -> Celery:
         task_default_queue=Queue.CHUNKS.value,
         broker_transport_options={"visibility_timeout": settings.visibility_timeout},
         broker_connection_retry_on_startup=True,
-        worker_send_task_events=False,
+        # COUNTERMAND_TASK_EVENTS: Celery's task events, so that Flower sees the tasks.
+        worker_send_task_events=settings.task_events,
+        task_send_sent_event=settings.task_events,
         worker_pool="prefork",
         beat_scheduler="redbeat.RedBeatScheduler",
         redbeat_redis_url=settings.redis_url,

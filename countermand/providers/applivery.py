@@ -131,7 +131,7 @@ async def cancel_call(
         success_data(resp)
         return CallResult(success, http_status=resp.status)
 
-    return await call(send)
+    return await call(send, kind="cancel")
 
 
 async def read_call(
@@ -161,7 +161,7 @@ async def read_call(
             state_time=stamp if isinstance(stamp, str) else None,
         )
 
-    return await call(send)
+    return await call(send, kind="read")
 
 
 class ListError(Exception):
@@ -191,7 +191,7 @@ async def pages(
                 raise TransientError(f"{url}: page {page} has no items list", http_status=200)
             return batch, data.get("hasNextPage"), data.get("totalDocs")
 
-        batch, more, total = await call(send)
+        batch, more, total = await call(send, kind="list")
         seen += len(batch)
         yield batch
         if more is False or not batch or (more is None and isinstance(total, int)

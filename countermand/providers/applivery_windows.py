@@ -87,7 +87,7 @@ class WindowsProvider:
                 return error_result(resp)
             return success_data(resp)
 
-        batch = await call(batch_read)
+        batch = await call(batch_read, kind="read")
         if isinstance(batch, CallResult):
             return batch
         try:

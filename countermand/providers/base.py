@@ -52,7 +52,9 @@ class Call(Protocol):
 
     uncertain_tries: int  # tries that may have been applied without a definite answer
 
-    async def __call__(self, send: Callable[[], Awaitable[T]]) -> T: ...
+    async def __call__(self, send: Callable[[], Awaitable[T]], *, kind: str = "cancel") -> T:
+        """Send one request; ``kind`` (``cancel``, ``read``, ``list`` for pages, searches and
+        device lists) labels it in the metrics."""
 
 
 @dataclass(slots=True)

@@ -167,7 +167,7 @@ class EnosProvider:
             return await self.cancel_device(target, call)
         params = {"action": "cancel", "orgId": self._ctx.org, **device_params(target),
                   "commandId": target["command_id"]}  # fmt: skip
-        data = await self._call(call, "POST", COMMANDS, params)
+        data = await self._call(call, "POST", COMMANDS, params, kind="cancel")
         if isinstance(data, CallResult):
             return data
         if not isinstance(data, list):
@@ -238,7 +238,7 @@ class EnosProvider:
         for page in range(1, MAX_PAGES + 1):
             body = _body({"expression": expression,
                           "pagination": {"pageNo": page, "pageSize": SEARCH_PAGE}})  # fmt: skip
-            data = await self._call(call, "POST", COMMANDS, params, body)
+            data = await self._call(call, "POST", COMMANDS, params, body, kind="list")
             if isinstance(data, CallResult):
                 yield data
                 return
@@ -254,7 +254,7 @@ class EnosProvider:
         params = {"action": "search", "orgId": self._ctx.org}
         for page in range(1, MAX_PAGES + 1):
             body = _body({"pagination": {"pageNo": page, "pageSize": page_size}})
-            data = await self._call(call, "POST", DEVICES, params, body)
+            data = await self._call(call, "POST", DEVICES, params, body, kind="list")
             if isinstance(data, CallResult):
                 raise UsageError(f"EnOS device search refused: {data.error_code} "
                                  f"{data.error_message}")  # fmt: skip
@@ -293,7 +293,7 @@ class EnosProvider:
             return CallResult(Outcome.INVALID, error_message="polling EnOS needs command_id")
         params = {"action": "get", "orgId": self._ctx.org, **device_params(target),
                   "commandId": target["command_id"]}  # fmt: skip
-        data = await self._call(call, "GET", COMMANDS, params)
+        data = await self._call(call, "GET", COMMANDS, params, kind="read")
         if isinstance(data, CallResult):
             return data
         if not isinstance(data, dict) or not isinstance(data.get("state"), int):
@@ -310,6 +310,8 @@ class EnosProvider:
         path: str,
         params: dict[str, str],
         body: bytes | None = None,
+        *,
+        kind: str,
     ) -> Any:
         """One signed request through the call path. On 1203 (token expired) the next try
         takes a new token; a second 1203 right after renewal means the keys are wrong."""
@@ -336,7 +338,7 @@ class EnosProvider:
                 renewed = True
                 raise
 
-        return await call(send)
+        return await call(send, kind=kind)
 
 
 async def _given(devices: Sequence[str]) -> AsyncIterator[dict[str, str]]:

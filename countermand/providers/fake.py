@@ -89,7 +89,7 @@ class FakeProvider:
             state = {"ok": Outcome.PENDING, "late": Outcome.DONE, "missing": Outcome.NOT_FOUND}
             return CallResult(state.get(script, Outcome.ERRORED), 200)
 
-        return await call(send)
+        return await call(send, kind="read")
 
     async def cancel(self, target: Target, call: Call) -> CallResult:
         async def send() -> CallResult:
@@ -98,7 +98,7 @@ class FakeProvider:
             self.spec.attempts[key] += 1
             return self._answer(key, target["command_id"])
 
-        return await call(send)
+        return await call(send, kind="cancel")
 
     def _answer(self, key: str, script: str) -> CallResult:
         tries = self.spec.attempts[key]

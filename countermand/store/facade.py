@@ -5,21 +5,28 @@ key or call a raw command; each part of the store owns the keys it touches:
   rounds, report rows, purge;
 * ``TenantsStore`` (``tenants``): the limiter's backend and a tenant's state;
 * ``WorkStore`` (``work``): reclaiming, --verify reads, cleanup slots, the fenced lock, the
-  events channel.
+  events channel;
+* ``AccessStore`` (``access``): API keys (digests only), dashboard sessions, idempotency keys;
+* ``AuditStore`` (``audit``): the audit stream;
+* ``OutboxStore`` (``outbox``): the webhook outbox.
 
 The per-chunk books of a worker are a ``Ledger`` made by ``ledger()``.
 """
 
 from __future__ import annotations
 
+from countermand.store.access import AccessStore
+from countermand.store.audit import AuditStore
 from countermand.store.base import redis_client
 from countermand.store.jobs import JobsStore
 from countermand.store.ledger import Ledger
+from countermand.store.outbox import OutboxStore
+from countermand.store.stats import StatsStore
 from countermand.store.tenants import TenantsStore
 from countermand.store.work import WorkStore
 
 
-class Store(JobsStore, TenantsStore, WorkStore):
+class Store(JobsStore, TenantsStore, WorkStore, AccessStore, AuditStore, OutboxStore, StatsStore):
     @classmethod
     def connect(cls, url: str) -> Store:
         """A store over a new client of ``url`` (no I/O until the first command)."""

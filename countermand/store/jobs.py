@@ -16,7 +16,7 @@ from typing import Any, cast
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from countermand.errors import JobNotFound, StoreUnavailable, UsageError
+from countermand.errors import JobNotFound, StatusConflict, StoreUnavailable, UsageError
 from countermand.models import (
     CODE_OUTCOMES,
     OUTCOME_CODES,
@@ -56,6 +56,7 @@ class JobMeta:
     columns: list[str]
     kind: JobKind = JobKind.CANCEL
     created_at: float = 0.0
+    notify: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,7 @@ class NewJob:
     abort_min: int = 1
     verify: bool = False
     verify_delay: float = 30.0
+    notify: str | None = None  # webhook URL for completed / paused / aborted
 
 
 class JobsStore(StoreBase):
@@ -118,6 +120,7 @@ class JobsStore(StoreBase):
             "abort_min": new.abort_min,
             "verify": int(new.verify),
             "verify_delay": new.verify_delay,
+            "notify": new.notify or "",
         }
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.job(new.job_id), mapping=cast(dict[Any, Any], meta))
@@ -208,6 +211,7 @@ class JobsStore(StoreBase):
             columns=json.loads(raw["columns"]),
             kind=JobKind(raw.get("kind", "cancel")),
             created_at=float(raw["created_at"]),
+            notify=raw.get("notify") or None,
         )
 
     async def info(self, job_id: str) -> JobInfo:
@@ -219,6 +223,28 @@ class JobsStore(StoreBase):
 
     async def list_jobs(self, limit: int = 1000) -> list[JobInfo]:
         ids = cast(list[str], await self.redis.zrevrange(keys.JOBS, 0, limit - 1))
+        return await self._infos(ids)
+
+    async def jobs_page(
+        self, limit: int, cursor: tuple[float, str] | None
+    ) -> tuple[list[JobInfo], tuple[float, str] | None]:
+        """Newest first, after ``cursor`` (the created_at and id of the last job seen); the
+        jobs and the cursor of the next page (None: no more)."""
+        top: float | str = "+inf" if cursor is None else cursor[0]
+        raw = cast(
+            list[tuple[str, float]],
+            await self.redis.zrevrangebyscore(
+                keys.JOBS, top, "-inf", start=0, num=limit + 50, withscores=True
+            ),
+        )
+        if cursor is not None:  # same-score jobs already seen sort before the cursor's id
+            raw = [(j, t) for j, t in raw if t < cursor[0] or j < cursor[1]]
+        page = raw[:limit]
+        infos = await self._infos([j for j, _ in page])
+        more = len(raw) > limit
+        return infos, (page[-1][1], page[-1][0]) if more and page else None
+
+    async def _infos(self, ids: Sequence[str]) -> list[JobInfo]:
         async with self.redis.pipeline(transaction=False) as pipe:
             for job_id in ids:
                 pipe.hgetall(keys.job(job_id))
@@ -242,10 +268,13 @@ class JobsStore(StoreBase):
             raw = await pipe.execute()
         return [TargetResult.decode(value) if value else None for value in raw]
 
-    async def report_rows(self, job_id: str) -> AsyncIterator[tuple[Row, TargetResult | None]]:
-        """Every target in input order with its stored result (None: never attempted)."""
+    async def report_rows(
+        self, job_id: str, first_chunk: int = 0
+    ) -> AsyncIterator[tuple[Row, TargetResult | None]]:
+        """Every target in input order, from ``first_chunk`` on, with its stored result (None:
+        never attempted)."""
         meta = await self.meta(job_id)
-        for chunk in range(meta.chunks):
+        for chunk in range(first_chunk, meta.chunks):
             first = chunk * meta.chunk_size
             rows = await self.chunk_rows(job_id, chunk)
             buckets = range(keys.bucket_of(first), keys.bucket_of(first + len(rows) - 1) + 1)
@@ -280,7 +309,7 @@ class JobsStore(StoreBase):
         if answer[0] == "gone":
             raise JobNotFound(job_id)
         if answer[0] == "refused":
-            raise UsageError(f"job {job_id} is {answer[1]}: cannot make it {to.value}")
+            raise StatusConflict(f"job {job_id} is {answer[1]}: cannot make it {to.value}")
         return sorted(int(c) for c in answer[2:])
 
     async def retry(
@@ -305,7 +334,7 @@ class JobsStore(StoreBase):
         if answer[0] == "gone":
             raise JobNotFound(job_id)
         if answer[0] == "refused":
-            raise UsageError(
+            raise StatusConflict(
                 f"job {job_id} is {answer[1]}: only a completed or running job retries"
             )
         return RetryAnswer(answer[0]), sorted(int(c) for c in answer[2:])
@@ -333,7 +362,9 @@ class JobsStore(StoreBase):
         ``force`` (a submit whose input was refused: nothing of it was dispatched)."""
         meta = await self.meta(job_id)
         if meta.status in RUNNABLE and not force:
-            raise UsageError(f"job {job_id} is {meta.status.value}: abort or pause it before purge")
+            raise StatusConflict(
+                f"job {job_id} is {meta.status.value}: abort or pause it before purge"
+            )
         # A job still loading has written ``total`` rows in chunks but not yet counted them.
         chunks = max(meta.chunks, -(-meta.total // meta.chunk_size))
         total = max(meta.total, chunks * meta.chunk_size)

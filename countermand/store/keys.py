@@ -29,6 +29,13 @@ cm:job:{id}:dedup:<n>            set     64-bit row hashes, only while ``submit`
 cm:rl:<vendor>:<org>             hash    tenant limiter: GCRA arrival time, 429 hold, effective
                                          rate, tokens spent
 cm:rl:job:{id}                   string  GCRA theoretical arrival time of one job (µs)
+cm:apikeys                       hash    API key id -> JSON {name, role, orgs, digest, created}
+cm:apikeys:names                 hash    API key name -> key id
+cm:session:<id>                  hash    a dashboard session: key id, CSRF token (expires)
+cm:idem:<key name>:<key>         string  the job an Idempotency-Key created (24 hours)
+cm:audit                         stream  actions: actor, action, job, parameters (retention)
+cm:webhooks:due                  zset    "<job>|<event>|<n>" -> when to (re)send the webhook
+cm:webhooks:tries                hash    webhook event -> tries so far
 ===============================  ======  =====================================================
 """
 
@@ -144,3 +151,19 @@ def all_job_keys(job_id: str, chunks: int, total: int) -> list[str]:
     names += [chunk_input(job_id, c) for c in range(chunks)]
     names += [results(job_id, b) for b in range(bucket_of(max(total - 1, 0)) + 1)]
     return names
+
+
+# --- the operator surface (HTTP API, audit, webhooks) ------------------------------------------
+API_KEYS = f"{PREFIX}:apikeys"  # hash: key id -> JSON {name, role, orgs, digest, created}
+API_KEY_NAMES = f"{PREFIX}:apikeys:names"  # hash: key name -> key id
+AUDIT = f"{PREFIX}:audit"  # stream: who did what, when (retention: AUDIT_RETENTION_DAYS)
+WEBHOOKS_DUE = f"{PREFIX}:webhooks:due"  # zset: "<job id>|<event>|<n>" -> when to (re)send
+WEBHOOK_TRIES = f"{PREFIX}:webhooks:tries"  # hash: event member -> tries so far
+
+
+def session(session_id: str) -> str:
+    return f"{PREFIX}:session:{session_id}"  # hash {key id, csrf}, expires
+
+
+def idempotency(principal: str, key: str) -> str:
+    return f"{PREFIX}:idem:{principal}:{key}"  # string: the job id a POST created (24 h)

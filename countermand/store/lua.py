@@ -44,6 +44,7 @@ NAMES = (
     "tokens",
     "transition",
     "verify",
+    "webhooks",
 )
 
 
@@ -67,6 +68,7 @@ def header() -> str:
         "verify_due": keys.VERIFY_DUE,
         "epoch": keys.EPOCH,
         "events": keys.EVENTS,
+        "webhooks_due": keys.WEBHOOKS_DUE,
     }
     codes = {outcome.value: code for outcome, code in OUTCOME_CODES.items()}
     codes.update(in_flight=IN_FLIGHT, queued=QUEUED)
@@ -119,3 +121,4 @@ class Scripts:
     tokens: Any
     transition: Any
     verify: Any
+    webhooks: Any

@@ -64,6 +64,11 @@ class TenantState:
     hold_until: float | None  # unix seconds
 
 
+@dataclass(frozen=True, slots=True)
+class TenantSeen(TenantState):
+    throttled_last_minute: int = 0  # 429s in the last 60 s (two minute buckets, prorated)
+
+
 class TenantsStore(StoreBase):
     async def reserve(self, ask: Ask) -> Reservation:
         wait_us, spacing_us, effective, held_us, stopped = await self.scripts.limiter(
@@ -118,3 +123,40 @@ class TenantsStore(StoreBase):
             effective_rate=float(eff) if eff else None,
             hold_until=hold_at,
         )
+
+    async def tenants(self, limit: int = 10_000) -> list[TenantSeen]:
+        """Every tenant the limiter has seen (its hashes ``cm:rl:<vendor>:<org>``)."""
+        prefix = keys.tenant_rate("", "")[:-1]  # "cm:rl:"
+        jobs = keys.job_rate("")[: -len("{}")]  # "cm:rl:job:"
+        names: list[str] = []
+        async for name in self.redis.scan_iter(match=prefix + "*", count=1000):
+            if not str(name).startswith(jobs):
+                names.append(str(name))
+            if len(names) >= limit:
+                break
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.hmget(name, ["lim", "eff", "hold", "m429", "c429", "p429"])
+            rows = await pipe.execute()
+        now_s, now_us = await self.redis.time()
+        now = now_s + now_us / 1e6
+        return sorted(
+            (_seen(name[len(prefix) :], row, now) for name, row in zip(names, rows, strict=True)),
+            key=lambda t: t.tenant,
+        )
+
+
+def _seen(tenant: str, row: list[str | None], now: float) -> TenantSeen:
+    lim, eff, hold, m429, c429, p429 = row
+    hold_at = float(hold) / 1e6 if hold else None
+    minute, into = divmod(now, 60)
+    seen = int(m429 or -1)
+    current = int(c429 or 0) if seen == int(minute) else 0
+    before = int(p429 or 0) if seen == int(minute) else int(c429 or 0) if seen == minute - 1 else 0
+    return TenantSeen(
+        tenant=tenant,
+        limit=float(lim) if lim else None,
+        effective_rate=float(eff) if eff else None,
+        hold_until=hold_at if hold_at is not None and hold_at > now else None,
+        throttled_last_minute=round(current + before * (1 - into / 60)),
+    )

@@ -56,6 +56,14 @@ local function publish_stop(job_id, status)
   redis.call('PUBLISH', K.events, job_id .. ' ' .. status)
 end
 
+-- A job's webhook (``notify``): queue the event for the notifier; sending never delays the job.
+local function announce(meta, job_id, event)
+  local url = redis.call('HGET', meta, 'notify')
+  if not url or url == '' then return end
+  local seq = redis.call('HINCRBY', meta, 'events', 1)
+  redis.call('ZADD', K.webhooks_due, now_seconds(), job_id .. '|' .. event .. '|' .. seq)
+end
+
 -- Flip a job to completed once every target is final and the input is fully loaded.
 -- Runs inside the script that made the last target final, so it happens exactly once.
 local function maybe_complete(meta, active, job_id)
@@ -76,6 +84,7 @@ local function maybe_complete(meta, active, job_id)
       redis.call('HSET', meta, 'next_retry_at', due)
       redis.call('ZADD', K.retry_due, due, job_id)
     end
+    announce(meta, job_id, S.completed)
     return 1
   end
   return 0
@@ -97,6 +106,7 @@ local function maybe_abort(meta, active, job_id)
       'finished_at', now, 'updated_at', now)
     redis.call('SREM', active, job_id)
     publish_stop(job_id, S.aborted)
+    announce(meta, job_id, S.aborted)
     return 1
   end
   return 0

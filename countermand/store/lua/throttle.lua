@@ -6,6 +6,16 @@
 -- Returns {effective rate, hold until µs (0: none), 1 if this call changed anything}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+-- 429s per minute, this one and the one before ('GET /v1/tenants': 429s in the last minute)
+local minute = math.floor(tonumber(t[1]) / 60)
+local seen = tonumber(redis.call('HGET', KEYS[1], 'm429') or '0')
+if seen == minute then
+  redis.call('HINCRBY', KEYS[1], 'c429', 1)
+else
+  local before = 0
+  if seen == minute - 1 then before = tonumber(redis.call('HGET', KEYS[1], 'c429') or '0') end
+  redis.call('HSET', KEYS[1], 'm429', minute, 'c429', 1, 'p429', before)
+end
 local after, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 local f = redis.call('HMGET', KEYS[1], 'hold', 'eff', 'dec')
 local hold, eff = tonumber(f[1] or '0'), tonumber(f[2]) or limit

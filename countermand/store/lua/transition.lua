@@ -24,5 +24,6 @@ else
   redis.call('SREM', KEYS[2], ARGV[1])
   if to == S.aborted or to == S.completed then redis.call('HSET', KEYS[1], 'finished_at', now) end
   publish_stop(ARGV[1], to)
+  if to == S.paused or to == S.aborted then announce(KEYS[1], ARGV[1], to) end
 end
 return out

@@ -1,0 +1,113 @@
+"""What every ``countermand`` command shares: the Typer app, stderr, running one async operation
+against Redis with the exit codes of the contract, the Celery dispatch (made on first use) and
+the actor the audit log names (the operating-system user)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
+
+import typer
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rich.console import Console
+from rich.markup import escape
+
+from countermand.audit import Actor
+from countermand.dispatch import CeleryDispatch, celery_dispatch
+from countermand.errors import CountermandError, StoreUnavailable
+from countermand.models import JobInfo
+from countermand.settings import get_settings, redacted_url
+from countermand.simulator.cli import simulator
+from countermand.store import Store
+
+T = TypeVar("T")
+app = typer.Typer(
+    name="countermand",
+    help="Bulk-cancel pending device-management commands, with exact per-target outcomes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, soft_wrap=True)
+app.command("simulator", help="Run the bundled API simulator (Applivery and EnOS).")(simulator)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``error: message`` on stderr; the exit to raise."""
+    err.print(f"[red]error:[/red] {escape(message)}")
+    return typer.Exit(code)
+
+
+class ReportFormat(StrEnum):
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+def run_store(body: Callable[[Store], Awaitable[T]]) -> T:
+    """Run one async operation against Redis; map errors to exit codes 2 and 3."""
+    settings = get_settings()
+
+    where = redacted_url(settings.redis_url)
+
+    async def main() -> T:
+        store = Store.connect(settings.redis_url)
+        try:
+            await store.ping(where)
+            return await body(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(main())
+    except StoreUnavailable as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(3) from exc
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        err.print(f"[red]error:[/red] lost Redis at {where}: {escape(str(exc))}")
+        raise typer.Exit(3) from exc
+    except CountermandError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+
+
+class _LateDispatch:
+    """The Celery adapter, made on first use: commands that queue nothing never import Celery."""
+
+    _adapter: CeleryDispatch | None = None
+
+    def _get(self) -> CeleryDispatch:
+        if self._adapter is None:
+            self._adapter = celery_dispatch()
+        return self._adapter
+
+    def chunks(self, job_id: str, chunks: Sequence[int]) -> None:
+        self._get().chunks(job_id, chunks)
+
+    def verify(self, job_ids: Sequence[str]) -> None:
+        self._get().verify(job_ids)
+
+
+dispatch = _LateDispatch()
+ME = Actor.os_user()  # who the audit log names for what this CLI does
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, sort_keys=False) + "\n")
+
+
+def status_object(info: JobInfo) -> dict[str, Any]:
+    return info.model_dump(mode="json")
+
+
+ProviderArg = Annotated[str, typer.Argument(help="applivery-apple, applivery-android or enos")]
+FileArg = Annotated[str, typer.Argument(help="CSV with header, .jsonl/.ndjson, or - for stdin")]
+OrgOpt = Annotated[str, typer.Option("--org", help="organization id (Applivery) or orgId (EnOS)")]
+RateOpt = Annotated[float | None, typer.Option(help="requests/s for this job")]
+NameOpt = Annotated[str | None, typer.Option(help="a label for the job")]
+WaitOpt = Annotated[bool, typer.Option("--wait", help="follow the job until it settles")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print the status object")]
