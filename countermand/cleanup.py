@@ -27,7 +27,7 @@ discovery (``providers.base.Discovery``) yields rows page by page through the on
 (the job's own pace and tenant), and the rows are staged as they come; the chunks are
 dispatched once discovery is complete, as for any submit. A scheduled slot runs once (a fenced
 lock per policy and minute, held while discovery runs and then left as "done"); a slot is
-skipped while the policy's previous cleanup job still runs.
+skipped while the policy's previous cleanup job (scheduled or run by hand) still runs.
 """
 
 from __future__ import annotations
@@ -172,6 +172,7 @@ async def run_policy(
     )
     finder = discovery_for(spec, policy.org, rt.wiring)  # no job when it cannot be made
     job = await open_job(rt.store, rt.settings, rt.credentials, request, actor)
+    await rt.store.set_last_cleanup_job(policy.name, job.job_id, rt.settings.retention_seconds)
     await audit.record(rt.store, actor, "policy_run", job.job_id, policy=policy.name,
                        dry_run=request.dry_run or None)  # fmt: skip
     work = JobWork(rt, job.job_id, spec.name, policy.org, policy.rate or rt.settings.rate)
@@ -204,7 +205,6 @@ async def run_scheduled(rt: Runtime, name: str, dispatch: Dispatch) -> str | Non
             await slot.replace("skipped", SLOT_DONE_TTL)
             return None
         job_id = await _run_holding(rt, policy, dispatch, slot)
-        await store.set_last_cleanup_job(name, job_id, rt.settings.retention_seconds)
         await slot.replace(f"done:{job_id}", SLOT_DONE_TTL)
         return job_id
     except BaseException:

@@ -161,6 +161,7 @@ async def open_job(
             verify=request.verify,
             verify_delay=settings.verify_delay,
             notify=request.notify,
+            submitted_by=str(actor),
         )
     )
     return StagedJob(store, request, job_id, settings.chunk_size, expire_at_ms, actor)

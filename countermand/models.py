@@ -193,6 +193,7 @@ class JobInfo(BaseModel):
     # Targets whose outcome a read could not decide (report: verified = "unknown"); at most the
     # targets with an uncertain attempt (README, "Outcomes under faults").
     undecided: int = 0
+    submitted_by: str | None = None  # key:<name>, os:<user> or system:<part> (audit log)
     limiter: dict[str, Any] | None = None  # the tenant's effective rate and hold (status only)
 
     @property

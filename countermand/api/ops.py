@@ -49,6 +49,7 @@ class TenantView(BaseModel):
     effective_rate: float | None
     hold_until: float | None
     throttled_last_minute: int
+    throttled_total: int
 
 
 class AuditPage(BaseModel):

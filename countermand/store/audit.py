@@ -14,12 +14,11 @@ from countermand.store.base import StoreBase
 class AuditStore(StoreBase):
     async def append_audit(self, entry: dict[str, Any], retention_s: float) -> str:
         oldest_ms = int((time.time() - retention_s) * 1000)
-        fields = {"entry": json.dumps(entry, separators=(",", ":"), ensure_ascii=False)}
+        fields: dict[Any, Any] = {
+            "entry": json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
+        }
         entry_id = await self.redis.xadd(
-            keys.AUDIT,
-            fields,
-            minid=f"{oldest_ms}-0",
-            approximate=True,  # type: ignore[arg-type]
+            keys.AUDIT, fields, minid=f"{oldest_ms}-0", approximate=True
         )
         return str(entry_id)
 

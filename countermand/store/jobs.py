@@ -80,6 +80,7 @@ class NewJob:
     verify: bool = False
     verify_delay: float = 30.0
     notify: str | None = None  # webhook URL for completed / paused / aborted
+    submitted_by: str = ""  # the actor (audit.Actor) who submitted it
 
 
 class JobsStore(StoreBase):
@@ -121,6 +122,7 @@ class JobsStore(StoreBase):
             "verify": int(new.verify),
             "verify_delay": new.verify_delay,
             "notify": new.notify or "",
+            "submitted_by": new.submitted_by,
         }
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.job(new.job_id), mapping=cast(dict[Any, Any], meta))
@@ -415,6 +417,7 @@ def job_info(job_id: str, raw: dict[str, str]) -> JobInfo:
         abort_min=int(raw["abort_min"]) if raw.get("abort_at") else None,
         verify=raw.get("verify") == "1",
         undecided=int(raw.get("undecided") or 0),
+        submitted_by=raw.get("submitted_by") or None,
     )
 
 

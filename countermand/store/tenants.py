@@ -67,6 +67,7 @@ class TenantState:
 @dataclass(frozen=True, slots=True)
 class TenantSeen(TenantState):
     throttled_last_minute: int = 0  # 429s in the last 60 s (two minute buckets, prorated)
+    throttled_total: int = 0  # 429s ever (as long as the tenant's hash lives)
 
 
 class TenantsStore(StoreBase):
@@ -136,7 +137,7 @@ class TenantsStore(StoreBase):
                 break
         async with self.redis.pipeline(transaction=False) as pipe:
             for name in names:
-                pipe.hmget(name, ["lim", "eff", "hold", "m429", "c429", "p429"])
+                pipe.hmget(name, ["lim", "eff", "hold", "m429", "c429", "p429", "t429"])
             rows = await pipe.execute()
         now_s, now_us = await self.redis.time()
         now = now_s + now_us / 1e6
@@ -147,7 +148,7 @@ class TenantsStore(StoreBase):
 
 
 def _seen(tenant: str, row: list[str | None], now: float) -> TenantSeen:
-    lim, eff, hold, m429, c429, p429 = row
+    lim, eff, hold, m429, c429, p429, t429 = row
     hold_at = float(hold) / 1e6 if hold else None
     minute, into = divmod(now, 60)
     seen = int(m429 or -1)
@@ -159,4 +160,5 @@ def _seen(tenant: str, row: list[str | None], now: float) -> TenantSeen:
         effective_rate=float(eff) if eff else None,
         hold_until=hold_at if hold_at is not None and hold_at > now else None,
         throttled_last_minute=round(current + before * (1 - into / 60)),
+        throttled_total=int(t429 or 0),
     )

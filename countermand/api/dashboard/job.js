@@ -174,7 +174,9 @@ export function jobPage(view, ctx, jobId) {
         return;
       }
       stop(); // refused (401, 404): an ordinary read says why
-      get(`/v1/jobs/${jobId}`).then(update, (error) => failure(el.actionError, error));
+      get(`/v1/jobs/${jobId}`).then(update, (error) => {
+        el.actionError.textContent = error.message;
+      });
     });
   }
 

@@ -8,6 +8,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 -- 429s per minute, this one and the one before ('GET /v1/tenants': 429s in the last minute)
 local minute = math.floor(tonumber(t[1]) / 60)
+redis.call('HINCRBY', KEYS[1], 't429', 1)
 local seen = tonumber(redis.call('HGET', KEYS[1], 'm429') or '0')
 if seen == minute then
   redis.call('HINCRBY', KEYS[1], 'c429', 1)
