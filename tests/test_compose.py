@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMA = ROOT.parent / "shared" / "schemas" / "compose-spec.json"
+SCHEMA = ROOT / "tests" / "data" / "compose-spec.json"  # the official schema (../shared/schemas)
 
 
 @pytest.fixture(scope="module")
