@@ -229,18 +229,30 @@ def _csv_rows(
         raise lines.error(problem, line)
     extra = [h for h in header if h not in wanted]
     if extra:
-        warn(f"{lines.name}: ignoring column(s) not used by {spec.name}: {', '.join(extra)}")
+        warn(f"{lines.name}: ignoring column(s) not used by {spec.name}: {names_shown(extra)}")
     positions = {col: header.index(col) for col in wanted if col in header}
     return _csv_body(records, positions, wanted)
 
 
+MAX_WARNED_KEYS = 100  # distinct ignored keys warned about, then no more
+SHOWN_NAMES, SHOWN_CHARS = 10, 60
+
+
+def names_shown(names: Sequence[str]) -> str:
+    """Column or key names for a message: at most ``SHOWN_NAMES``, each clipped to
+    ``SHOWN_CHARS`` characters (a name may be megabytes long)."""
+    shown = [n if len(n) <= SHOWN_CHARS else n[:SHOWN_CHARS] + "…" for n in names[:SHOWN_NAMES]]
+    more = len(names) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
 def _header_problem(spec: ProviderSpec, header: list[str]) -> str | None:
     if problem := spec.header_problem(header):
-        return f"{problem} (found: {', '.join(header) or 'none'})"
+        return f"{problem} (found: {names_shown(header) or 'none'})"
     seen: set[str] = set()
     for column in header:
         if column and column in seen:
-            return f"column {column} appears twice in the header"
+            return f"column {names_shown([column])} appears twice in the header"
         seen.add(column)
     return None
 
@@ -264,7 +276,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj: dict[str, Any] = {}
     for key, value in pairs:
         if key in obj:
-            raise _DuplicateKey(f"key {key!r} appears twice")
+            raise _DuplicateKey(f"key {names_shown([repr(key)])} appears twice")
         obj[key] = value
     return obj
 
@@ -291,9 +303,9 @@ def _jsonl_rows(lines: _Lines, wanted: list[str], warn: Warn) -> Iterator[InputR
             yield InputRow(line, values, "expected a JSON object")
             continue
         unknown = set(obj) - set(wanted) - warned
-        if unknown:
+        if unknown and len(warned) < MAX_WARNED_KEYS:  # a file of ever-new keys: warn, not hoard
             warned |= unknown
-            warn(f"{lines.name}: line {line}: ignoring key(s) {', '.join(sorted(unknown))}")
+            warn(f"{lines.name}: line {line}: ignoring key(s) {names_shown(sorted(unknown))}")
         yield InputRow(line, values, _fill(obj, wanted, values))
 
 

@@ -285,3 +285,16 @@ def test_open_input_dash_is_stdin_bytes(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(InputError) as info:
         list(read_rows("-", open_input("-"), APPLE, print))
     assert str(info.value) == "-: line 2: not UTF-8: 0xE9 at byte 3 of the line; save as UTF-8"
+
+
+def test_names_in_messages_are_clipped_however_long_the_input_makes_them() -> None:
+    """A key megabytes long (found by the CLI fuzz test: rich's highlighter took minutes over
+    it) is named by its first characters, in warnings and in the stored reason alike."""
+    key = "k" * 1_000_000
+    said: list[str] = []
+    text = f'{{"{key}": 1, "device_id": "d", "command_id": "c"}}\n'
+    text += f'{{"{key}": 1, "{key}": 2}}\n'
+    rows = list(read_rows("t.jsonl", io.BytesIO(text.encode()), SPECS["enos"], said.append))
+    assert len(said) == 1 and len(said[0]) < 200 and said[0].endswith("…")
+    assert rows[1].problem is not None and "appears twice" in rows[1].problem
+    assert len(rows[1].problem) < 200
