@@ -30,9 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.core import ORG, PYTHON, TOKEN, commands, seed, stack
 from countermand import jobs
 from countermand.audit import Actor
-from countermand.engine import run_chunk
 from countermand.inputs import read_rows
+from countermand.localredis import private_redis
 from countermand.providers import get_spec
+from countermand.runner import work_through
 from countermand.runtime import Runtime
 from countermand.settings import Settings
 from countermand.simulator import SimulatorClient
@@ -128,9 +129,9 @@ async def overhead(redis_url: str, sim_url: str, rate: float, n: int) -> tuple[i
             rt.store, settings, rt.credentials, jobs.SubmitRequest(spec, ORG, rate=rate),
             Actor.system("bench"),
         )  # fmt: skip
-        await job.load(rows)  # not released: this process runs the chunk itself
-        job_id = job.job_id
-        await run_chunk(rt, job_id, 0)
+        await job.load(rows)
+        await job.release()
+        await work_through(rt)  # its own Redis: no worker claims it, this process runs it
         pacer = next(iter(rt.limiter._pacers.values()))
         return pacer.round_trips, n
     finally:
@@ -149,7 +150,8 @@ def main() -> None:
         storm(sim, env, folder, args.rate, n)
         sim.config(rate_limit=0)
         for rate in (500.0, 2000.0, 10000.0):
-            trips, requests = asyncio.run(overhead(st.redis_url, sim.base_url, rate, 5000))
+            with private_redis() as own:  # no worker there: this process claims the job
+                trips, requests = asyncio.run(overhead(own, sim.base_url, rate, 5000))
             per = trips / requests
             print(f"overhead  rate {rate:.0f}/s: {trips} limiter round trips for {requests} "
                   f"requests = {per:.3f} per request  (target <= 0.2)")  # fmt: skip

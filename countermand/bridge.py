@@ -4,7 +4,9 @@ Made when the pool process starts (``worker/signals.py`` at ``worker_process_ini
 when it ends; every task of the process runs its coroutine on that loop (``run``), so the
 aiohttp session, the Redis client, the stop watch and the limiter's pacers live on one loop for
 the process's whole life. Never ``asyncio.run`` per task beside a long-lived session. The
-process's background loops (``countermand.recovery``, ``countermand.webhooks``) run there too.
+process's background loops run there too: its runner, which claims and works chunks
+(``countermand.runner``), the reclaimer (``countermand.recovery``) and the webhook notifier
+(``countermand.webhooks``).
 No Celery import: the task shims (``tasks/``) and the process wiring (``worker/``) both call
 into this module.
 """
@@ -22,6 +24,7 @@ import uvloop
 
 from countermand.jobs import Dispatch
 from countermand.recovery import reclaim_forever
+from countermand.runner import Runner
 from countermand.runtime import Runtime
 from countermand.settings import get_settings
 from countermand.webhooks import deliver_forever
@@ -58,6 +61,7 @@ class _Process:
     thread: EventLoopThread | None = None
     runtime: Runtime | None = None
     dispatch: Dispatch | None = None
+    runner: Runner | None = None
     background: Future[None] | None = None
 
 
@@ -70,12 +74,13 @@ def start(dispatch: Dispatch) -> None:
     _Process.thread = thread
     _Process.dispatch = dispatch
     _Process.runtime = thread.run(Runtime.open(get_settings()))
-    _Process.background = thread.submit(background(_Process.runtime, dispatch))
+    _Process.runner = Runner(_Process.runtime)
+    _Process.background = thread.submit(background(_Process.runtime, _Process.runner, dispatch))
 
 
-async def background(rt: Runtime, dispatch: Dispatch) -> None:
-    """The process's background loops: the reclaimer and the webhook notifier."""
-    await asyncio.gather(reclaim_forever(rt, dispatch), deliver_forever(rt))
+async def background(rt: Runtime, runner: Runner, dispatch: Dispatch) -> None:
+    """The process's background loops: the runner, the reclaimer and the webhook notifier."""
+    await asyncio.gather(runner.run_forever(), reclaim_forever(rt, dispatch), deliver_forever(rt))
 
 
 def stop() -> None:
@@ -84,10 +89,14 @@ def stop() -> None:
         return
     if _Process.background is not None:
         _Process.background.cancel()
+    if _Process.runner is not None:
+        with contextlib.suppress(Exception):
+            thread.run(_Process.runner.close())
     with contextlib.suppress(Exception):
         thread.run(runtime.close())
     thread.stop()
     _Process.thread = _Process.runtime = _Process.background = _Process.dispatch = None
+    _Process.runner = None
 
 
 def run(coro_factory: Callable[[Runtime, Dispatch], Coroutine[Any, Any, T]]) -> T:

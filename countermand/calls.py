@@ -14,7 +14,8 @@ run by ``TargetCalls.__call__``, which for every try
 all inside the retry policy (``countermand.retry``). Providers never send around it: they are
 handed a ``TargetCalls`` for each target and call it once per request, naming its ``kind``
 (``cancel``, ``read``, ``list``). Every request sent is counted here, and only here
-(``countermand.metrics``: requests by outcome, duration, retries, 429s, limiter waits).
+(``countermand.metrics``: requests by outcome, duration, retries, 429s, limiter waits), and
+timed for the chunk run's ``Flow`` (``countermand.flow``: in flight follows latency).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import TypeVar
 
 from countermand import metrics
 from countermand.errors import Stopped, TransientError, UnreachableError
+from countermand.flow import Flow
 from countermand.limiter import Pacer
 from countermand.retry import RetryPolicy, Sleep
 
@@ -44,8 +46,10 @@ class Caller:
         stopped: Callable[[], bool],
         *,
         vendor: str,
+        flow: Flow | None = None,
     ) -> None:
         self.pacer = pacer
+        self.flow = flow  # a chunk run's: the latency its lanes are sized by
         self.policy = policy
         self.nap = nap
         self.stopped = stopped
@@ -94,13 +98,22 @@ class TargetCalls:
             tries += 1
             started = perf_counter()
             meter.waited(started - waiting)
+            flow = caller.flow
+            if flow is not None:
+                flow.sent()
             try:
                 answer = await send()
             except BaseException as exc:
-                meter.failed(kind, exc, perf_counter() - started, tries > 1)
+                took = perf_counter() - started
+                if flow is not None:
+                    flow.answered(took)
+                meter.failed(kind, exc, took, tries > 1)
                 await self._failed(exc)
                 raise
-            meter.answered(kind, answer, perf_counter() - started, tries > 1)
+            took = perf_counter() - started
+            if flow is not None:
+                flow.answered(took)
+            meter.answered(kind, answer, took, tries > 1)
             self.reached = True
             return answer
 

@@ -8,6 +8,7 @@ Policies live in a TOML file (``COUNTERMAND_POLICIES_FILE``)::
     older_than = "72h"             # s, m, h or d
     command = "Int_value"          # optional: only commands of this name (EnOS) or type (Android)
     rate = 20                      # optional: the job's --rate
+    priority = "bulk"              # optional: urgent, normal or bulk (default: bulk)
     dry_run = false
     schedule = "0 3 * * *"         # cron: minute hour day-of-month month day-of-week (UTC)
 
@@ -25,7 +26,8 @@ scheduler's own parser (``schedules.cron_problem``), where Celery lives.
 Discovery streams into the job: the job is created first (queued, loading), the provider's
 discovery (``providers.base.Discovery``) yields rows page by page through the one call path
 (the job's own pace and tenant), and the rows are staged as they come; the chunks are
-dispatched once discovery is complete, as for any submit. A scheduled slot runs once (a fenced
+released once discovery is complete, as for any submit. Cleanup jobs are ``bulk`` unless the
+policy says otherwise: they give way to the jobs people submit. A scheduled slot runs once (a fenced
 lock per policy and minute, held while discovery runs and then left as "done"); a slot is
 skipped while the policy's previous cleanup job (scheduled or run by hand) still runs.
 """
@@ -46,8 +48,8 @@ from countermand import audit
 from countermand.audit import Actor
 from countermand.errors import PolicyNotFound, UsageError
 from countermand.inputs import InputRow
-from countermand.jobs import Dispatch, SubmitRequest, open_job
-from countermand.models import RUNNABLE
+from countermand.jobs import SubmitRequest, open_job
+from countermand.models import RUNNABLE, Priority
 from countermand.providers import StaleQuery, discovery_for, get_spec
 from countermand.runtime import Runtime
 from countermand.store import FencedLock
@@ -69,6 +71,7 @@ class Policy(BaseModel):
     older_than: str
     command: str | None = None
     rate: float | None = Field(None, gt=0)
+    priority: Priority = Priority.BULK
     dry_run: bool = False
     schedule: str | None = None
     devices_file: Path | None = None
@@ -156,7 +159,6 @@ def policy_named(path: Path | None, name: str) -> Policy:
 async def run_policy(
     rt: Runtime,
     policy: Policy,
-    dispatch: Dispatch,
     *,
     actor: Actor,
     dry_run: bool | None = None,
@@ -169,13 +171,15 @@ async def run_policy(
         rate=policy.rate,
         dry_run=policy.dry_run if dry_run is None else dry_run,
         name=f"cleanup:{policy.name}",
+        priority=policy.priority,
     )
     finder = discovery_for(spec, policy.org, rt.wiring)  # no job when it cannot be made
     job = await open_job(rt.store, rt.settings, rt.credentials, request, actor)
     await rt.store.set_last_cleanup_job(policy.name, job.job_id, rt.settings.retention_seconds)
     await audit.record(rt.store, actor, "policy_run", job.job_id, policy=policy.name,
                        dry_run=request.dry_run or None)  # fmt: skip
-    work = JobWork(rt, job.job_id, spec.name, policy.org, policy.rate or rt.settings.rate)
+    rate = policy.rate or rt.settings.rate
+    work = JobWork(rt, job.job_id, spec.name, policy.org, rate, policy.priority)
     query = StaleQuery(
         cutoff=time.time() - policy.max_age,
         command=policy.command,
@@ -186,11 +190,11 @@ async def run_policy(
     async with work.running():
         found = finder.stale(query, work.caller.target())
         await job.load(_numbered(found, columns))
-    await job.release(dispatch)
+    await job.release()
     return job.job_id
 
 
-async def run_scheduled(rt: Runtime, name: str, dispatch: Dispatch) -> str | None:
+async def run_scheduled(rt: Runtime, name: str) -> str | None:
     """A beat slot: run the policy once per slot (its minute), however many beats fire it or a
     message is redelivered; skip it while the policy's previous cleanup job still runs."""
     store = rt.store
@@ -204,7 +208,7 @@ async def run_scheduled(rt: Runtime, name: str, dispatch: Dispatch) -> str | Non
             log.warning("cleanup %s: previous job %s still runs; slot skipped", name, previous)
             await slot.replace("skipped", SLOT_DONE_TTL)
             return None
-        job_id = await _run_holding(rt, policy, dispatch, slot)
+        job_id = await _run_holding(rt, policy, slot)
         await slot.replace(f"done:{job_id}", SLOT_DONE_TTL)
         return job_id
     except BaseException:
@@ -212,7 +216,7 @@ async def run_scheduled(rt: Runtime, name: str, dispatch: Dispatch) -> str | Non
         raise
 
 
-async def _run_holding(rt: Runtime, policy: Policy, dispatch: Dispatch, slot: FencedLock) -> str:
+async def _run_holding(rt: Runtime, policy: Policy, slot: FencedLock) -> str:
     """Run the policy while renewing the slot's lock (discovery can outlast one lease)."""
 
     async def keep() -> None:
@@ -222,7 +226,7 @@ async def _run_holding(rt: Runtime, policy: Policy, dispatch: Dispatch, slot: Fe
 
     keeper = asyncio.create_task(keep())
     try:
-        return await run_policy(rt, policy, dispatch, actor=BEAT)
+        return await run_policy(rt, policy, actor=BEAT)
     finally:
         keeper.cancel()
 

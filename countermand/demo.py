@@ -29,7 +29,6 @@ from rich.text import Text
 from countermand import jobs
 from countermand.audit import Actor
 from countermand.credentials import CredentialStore
-from countermand.dispatch import celery_dispatch
 from countermand.inputs import open_input, read_rows
 from countermand.localredis import answers, free_port, private_redis, stop_process
 from countermand.models import REMAINING, JobInfo
@@ -129,7 +128,6 @@ async def run_jobs(
 ) -> list[JobInfo]:
     settings = get_settings()
     credentials = CredentialStore(settings)
-    dispatch = celery_dispatch()
     store = Store.connect(url)
     try:
         ids = {}
@@ -141,7 +139,7 @@ async def run_jobs(
                     str(path), stream, spec, lambda m: console.print(Text(f"warning: {m}"))
                 )
                 ids[provider] = await jobs.submit(
-                    store, settings, credentials, request, rows, dispatch, Actor.os_user()
+                    store, settings, credentials, request, rows, Actor.os_user()
                 )
         infos = await follow_all(store, ids, console)
         for provider, job_id in ids.items():

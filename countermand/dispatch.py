@@ -1,8 +1,9 @@
 """The one adapter from the core's ``Dispatch`` port to Celery: tasks are sent by name.
 
-Only this module and the interfaces (the CLI, the HTTP API) touch Celery; the core hands work
-over through ``countermand.jobs.Dispatch``. The app is passed in (the CLI's and the workers'
-``worker.app.app``), so this module imports no task and no app module.
+The core hands work to Celery only through ``countermand.jobs.Dispatch``: the --verify passes
+the reclaimer finds due. Chunks never go through the broker (runners claim them from Redis,
+``countermand.runner``), so neither the CLI nor the HTTP API sends a Celery message. The app is
+passed in (the workers' ``worker.app.app``), so this module imports no task and no app module.
 """
 
 from __future__ import annotations
@@ -10,17 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tasks.messages import CHUNK_TASK, VERIFY_TASK, ChunkMessage, Queue, VerifyMessage
+from tasks.messages import VERIFY_TASK, Queue, VerifyMessage
 
 
 class CeleryDispatch:
     def __init__(self, app: Any) -> None:
         self._app = app
-
-    def chunks(self, job_id: str, chunks: Sequence[int]) -> None:
-        """One message per chunk, over one broker connection."""
-        payloads = [ChunkMessage(job_id=job_id, chunk=c).model_dump() for c in chunks]
-        self._send(CHUNK_TASK, payloads)
 
     def verify(self, job_ids: Sequence[str]) -> None:
         self._send(VERIFY_TASK, [VerifyMessage(job_id=j).model_dump() for j in job_ids])

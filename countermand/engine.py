@@ -16,9 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -34,12 +33,13 @@ from countermand.errors import (
     UnreachableError,
     UsageError,
 )
+from countermand.flow import Load
 from countermand.logs import bind_job
 from countermand.models import RUNNABLE, JobKind, Outcome, TargetResult
 from countermand.providers import CallResult, InvalidRow, Provider, provider_for
 from countermand.providers.base import Target
 from countermand.runtime import Runtime
-from countermand.store import Acquired, Batch, JobMeta, Ledger, Mark, Released, Row
+from countermand.store import Batch, JobMeta, Ledger, Mark, Release, Released, Row
 from countermand.work import JobWork
 
 FLUSH_INTERVAL = 0.5
@@ -50,36 +50,24 @@ Item = tuple[int, Row, Mark, Batch]
 class ChunkOutcome(StrEnum):
     FINISHED = "finished"
     STOPPED = "stopped"
-    DONE = "done"
-    BUSY = "busy"
+    HANDED_BACK = "handed_back"  # this process is shutting down: another claims it at once
     GONE = "gone"
     LOST = "lost"
 
 
-async def run_chunk(
-    rt: Runtime, job_id: str, chunk: int, reservation: str | None = None
-) -> ChunkOutcome:
-    """Work one chunk; what happened, or why nothing was done."""
+async def run_claimed(rt: Runtime, job_id: str, chunk: int, owner: str) -> ChunkOutcome:
+    """Work a chunk whose lease ``owner`` holds (a runner claimed it: ``countermand.runner``)."""
+    run = await start_run(rt, job_id, chunk, owner)
+    return ChunkOutcome.GONE if run is None else await run.work_chunk()
+
+
+async def start_run(rt: Runtime, job_id: str, chunk: int, owner: str) -> ChunkRun | None:
+    """The run of a claimed chunk, not started; None if the job is gone."""
     try:
         meta = await rt.store.meta(job_id)
     except JobNotFound:
-        return ChunkOutcome.GONE
-    ledger = rt.store.ledger(job_id, chunk, secrets.token_hex(8), meta.expire_at_ms)
-    ttl_ms = int(rt.settings.lease_ttl * 1000)
-    state = await ledger.acquire(ttl_ms, reservation)
-    if state is not Acquired.OK:
-        return ChunkOutcome(state.value)
-    run = ChunkRun(rt, meta, ledger)
-    tenant = f"{run.spec.vendor}:{meta.org}"
-    with bind_job(job_id=job_id, chunk=chunk, vendor=run.spec.vendor, tenant=tenant):
-        log.info("chunk started")
-        try:
-            async with run.work.running(), run.heartbeat(ttl_ms):
-                outcome = await run.run()
-        except LeaseLost:
-            outcome = ChunkOutcome.LOST
-        log.info("chunk done: %s", outcome.value)
-        return outcome
+        return None
+    return ChunkRun(rt, meta, rt.store.ledger(job_id, chunk, owner, meta.expire_at_ms))
 
 
 class ChunkRun:
@@ -87,10 +75,44 @@ class ChunkRun:
         self.rt = rt
         self.meta = meta
         self.ledger = ledger
-        self.work = JobWork(rt, meta.job_id, meta.provider, meta.org, meta.rate)
+        self.work = JobWork(rt, meta.job_id, meta.provider, meta.org, meta.rate, meta.priority)
         self.spec = self.work.spec
         self.stop = self.work.stop
+        self.flow = rt.flows.of(meta.job_id, self.work.pacer, meta.chunk_size)
+        self.work.caller.flow = self.flow
+        self.lanes_pool: LanePool | None = None
         self.lost = False
+        self.handing_back = False
+
+    async def work_chunk(self) -> ChunkOutcome:
+        ttl_ms = int(self.rt.settings.lease_ttl * 1000)
+        meta, chunk = self.meta, self.ledger.chunk
+        tenant = f"{self.spec.vendor}:{meta.org}"
+        with bind_job(job_id=meta.job_id, chunk=chunk, vendor=self.spec.vendor, tenant=tenant):
+            log.info("chunk started")
+            try:
+                async with self.work.running(), self.heartbeat(ttl_ms):
+                    with self.rt.flows.joined(self.flow, self):
+                        outcome = await self.run()
+            except LeaseLost:
+                outcome = ChunkOutcome.LOST
+            log.info("chunk done: %s", outcome.value)
+            return outcome
+
+    def hand_back(self) -> None:
+        """This process is shutting down: start no new request, record what is in flight,
+        then give the chunk back for another process to claim at once."""
+        self.handing_back = True
+        self.stop.set()
+
+    # --- Lanes (sized by the job's flow) -----------------------------------------------------
+
+    @property
+    def lanes(self) -> int:
+        return self.lanes_pool.lanes if self.lanes_pool is not None else 0
+
+    def resize(self, lanes: int) -> int:
+        return self.lanes_pool.resize(lanes) if self.lanes_pool is not None else 0
 
     @contextlib.asynccontextmanager
     async def heartbeat(self, ttl_ms: int) -> AsyncIterator[None]:
@@ -127,11 +149,14 @@ class ChunkRun:
                 finished = await self.one_pass(provider, rows)
             if self.lost:
                 raise LeaseLost("lease lost while working")
-            answer = await self.ledger.release(finished, self.first, len(rows))
+            how = Release.FINISHED if finished else Release.STOPPING
+            if self.handing_back and not finished:
+                how = Release.HANDING_BACK
+            answer = await self.ledger.release(how, self.first, len(rows))
             if answer is Released.LOST:
                 raise LeaseLost("lease lost before release")
             if answer is Released.RELEASED:
-                return ChunkOutcome.FINISHED if finished else ChunkOutcome.STOPPED
+                return RELEASED_AS[how]
             self.stop.clear()  # resumed meanwhile, or Redis lost results: another pass
 
     def make_provider(self) -> Provider:
@@ -141,33 +166,42 @@ class ChunkRun:
     async def one_pass(self, provider: Provider | None, rows: Sequence[Row]) -> bool:
         """Send every non-final target once through the policy; True if all are final now.
 
-        ``concurrency`` lanes take targets from a queue that one producer fills a whole batch at
-        a time (one ``begin`` script per batch) whenever it holds a batch or less, so at most
-        ``concurrency`` calls are in flight, no task is made per target, and the producer wakes
-        once per batch, not once per target."""
+        Lanes take targets from a queue that one producer fills a whole batch at a time (one
+        ``begin`` script per batch) whenever it holds a batch or less, so no task is made per
+        target and the producer wakes once per batch, not once per target. How many lanes run
+        is the job's flow's call (``countermand.flow``: in flight follows latency), resized
+        while the pass runs, within the process's in-flight ceiling."""
         settings = self.rt.settings
         recorder = Recorder(self.ledger, settings.batch_size, self.work.caller.flush)
         queue: asyncio.Queue[Item | None] = asyncio.Queue()
         room = asyncio.Event()
 
         async def lane() -> None:
-            while (item := await queue.get()) is not None:
-                if queue.qsize() <= settings.batch_size:
-                    room.set()
-                await self.settle(provider, item, recorder)
+            try:
+                while (item := await queue.get()) is not None:
+                    if queue.qsize() <= settings.batch_size:
+                        room.set()
+                    await self.settle(provider, item, recorder)
+                    if pool.excess and pool.retire():
+                        return
+            finally:
+                pool.gone()
 
-        lanes = min(settings.concurrency, len(rows))
         try:
             async with recorder.running(), asyncio.TaskGroup() as group:
-                for _ in range(lanes):
-                    group.create_task(lane())
+                pool = LanePool(group, lane, self.rt.flows.load, len(rows))
+                self.lanes_pool = pool
+                pool.resize(self.flow.lanes_per_run(), first=True)
                 complete = await self.produce(rows, queue, room)
-                for _ in range(lanes):
+                pool.close()
+                for _ in range(pool.count):
                     await queue.put(None)
         except BaseExceptionGroup as errors:
             if errors.subgroup(LeaseLost):
                 raise LeaseLost("lease lost while working") from errors
             raise
+        finally:
+            self.lanes_pool = None
         return complete and recorder.all_final and not self.stop.is_set()
 
     async def produce(
@@ -261,6 +295,74 @@ class ChunkRun:
             await self.rt.store.transition(
                 self.meta.job_id, stop.status, RUNNABLE, reason=stop.reason, detail=detail
             )
+
+
+RELEASED_AS = {
+    Release.FINISHED: ChunkOutcome.FINISHED,
+    Release.STOPPING: ChunkOutcome.STOPPED,
+    Release.HANDING_BACK: ChunkOutcome.HANDED_BACK,
+}
+
+
+class LanePool:
+    """The lanes of one pass: grown (within the process's ``Load``) and shrunk (a lane retires
+    after its current target) as the flow says; never more than the chunk has targets."""
+
+    def __init__(
+        self,
+        group: asyncio.TaskGroup,
+        lane: Callable[[], Coroutine[Any, Any, None]],
+        load: Load,
+        most: int,
+    ) -> None:
+        self._group = group
+        self._lane = lane
+        self._load = load
+        self._most = most
+        self.count = 0
+        self.excess = 0
+        self._closed = False
+
+    @property
+    def lanes(self) -> int:
+        return self.count - self.excess
+
+    def resize(self, lanes: int, *, first: bool = False) -> int:
+        """Grow (within the process's ``Load``) or shrink to ``lanes``; the lanes now. The
+        ``first`` sizing of a pass always gets one lane, whatever the ceiling."""
+        lanes = min(max(lanes, 1), self._most)
+        now = self.lanes
+        if self._closed or lanes == now:
+            return now
+        if lanes < now:
+            self.excess += now - lanes
+            return lanes
+        cancel = min(self.excess, lanes - now)
+        self.excess -= cancel
+        more = self._load.grant(lanes - now - cancel)
+        if first and self.count == 0 and more == 0:
+            self._load.lanes += 1
+            more = 1
+        for _ in range(more):
+            self.count += 1
+            self._group.create_task(self._lane())
+        return self.lanes
+
+    def retire(self) -> bool:
+        """Called by a lane between targets: True if it should end (the pool is shrinking)."""
+        if self.excess > 0:
+            self.excess -= 1
+            return True
+        return False
+
+    def gone(self) -> None:
+        self.count -= 1
+        self._load.give_back()
+
+    def close(self) -> None:
+        """No lane is added any more (the producer is done: the lanes get their end marks)."""
+        self._closed = True
+        self.excess = 0
 
 
 class _Halt(Exception):

@@ -3,15 +3,18 @@ to prepare and submit a job, and the job controls (pause, resume, abort, retry, 
 
 Submitting is three steps, each once: ``open_job`` checks the request and creates the job
 (queued, nothing loaded); ``StagedJob.load`` streams the rows into Redis chunk by chunk
-(validation, duplicates, invalid rows recorded) and dispatches nothing; ``StagedJob.release``
-dispatches the staged chunks once the whole input was read and accepted. An input that fails
-part-way therefore sends nothing: an unreadable file or an encoding error (``InputError``)
+(validation, duplicates, invalid rows recorded) and releases nothing; ``StagedJob.release``
+makes the staged chunks ready to claim once the whole input was read and accepted. An input that
+fails part-way therefore sends nothing: an unreadable file or an encoding error (``InputError``)
 deletes the job entirely; any other failure (the CLI killed, Redis lost) leaves it ``aborted``
 with reason ``submit_interrupted``. ``submit`` does the three in a row.
 
-Dispatching to the workers is a port (``Dispatch``): the Celery adapter lives in
-``countermand.dispatch``, never here. Every action names its actor and is recorded in the audit
-log (``countermand.audit``) once it took effect.
+Chunks never travel in the broker: the workers' runners claim ready chunks from Redis, the
+highest priority first (``countermand.runner``); a job's chunks become ready when it is
+released, resumed or retried, and the runners are woken at once. What still goes to the workers
+through Celery (the --verify passes) goes through a port (``Dispatch``): the Celery adapter lives
+in ``countermand.dispatch``, never here. Every action names its actor and is recorded in the
+audit log (``countermand.audit``) once it took effect.
 """
 
 from __future__ import annotations
@@ -36,13 +39,16 @@ from countermand.models import (
     JobInfo,
     JobKind,
     JobStatus,
+    LimitedBy,
     Outcome,
+    Priority,
     StopReason,
     TargetResult,
 )
 from countermand.providers import InvalidRow, ProviderSpec, get_spec
 from countermand.settings import Settings
-from countermand.store import NewJob, RetryAnswer, Row, Store
+from countermand.store import NewJob, RetryAnswer, Row, Store, TenantState
+from countermand.store.tenants import Share
 
 Rows = AsyncIterable[InputRow] | Iterable[InputRow]
 log = logging.getLogger("countermand.jobs")
@@ -50,8 +56,6 @@ log = logging.getLogger("countermand.jobs")
 
 class Dispatch(Protocol):
     """How the core hands work to the workers (``countermand.dispatch.CeleryDispatch``)."""
-
-    def chunks(self, job_id: str, chunks: Sequence[int]) -> None: ...
 
     def verify(self, job_ids: Sequence[str]) -> None: ...
 
@@ -69,6 +73,7 @@ class SubmitRequest:
     abort_min: int = 1  # --abort-min N
     verify: bool = False  # --verify: read canceled commands back
     notify: str | None = None  # webhook URL (default: COUNTERMAND_WEBHOOK_URL)
+    priority: Priority = Priority.NORMAL  # --priority: how the tenant's rate is shared
 
     def audited(self) -> dict[str, Any]:
         """The request as the audit log keeps it (no secret: the URL loses its query)."""
@@ -76,7 +81,7 @@ class SubmitRequest:
             "provider": self.spec.name, "org": self.org, "kind": self.kind.value,
             "rate": self.rate, "dry_run": self.dry_run or None, "name": self.name,
             "verify": self.verify or None, "auto_retry": self.auto_retry or None,
-            "abort_at": self.abort_at,
+            "abort_at": self.abort_at, "priority": self.priority.value,
             "notify": audit.safe_url(self.notify) if self.notify else None,
         }  # fmt: skip
 
@@ -136,7 +141,7 @@ async def open_job(
     request: SubmitRequest,
     actor: Actor,
 ) -> StagedJob:
-    """Check the request and create the job: queued, nothing loaded, nothing dispatched."""
+    """Check the request and create the job: queued, nothing loaded, nothing released."""
     if request.notify is None and settings.webhook_url:
         request.notify = settings.webhook_url
     check_request(request, settings, credentials)
@@ -162,6 +167,7 @@ async def open_job(
             verify_delay=settings.verify_delay,
             notify=request.notify,
             submitted_by=str(actor),
+            priority=request.priority,
         )
     )
     return StagedJob(store, request, job_id, settings.chunk_size, expire_at_ms, actor)
@@ -190,7 +196,7 @@ class StagedJob:
         self.rows_read = 0
 
     async def load(self, rows: Rows) -> None:
-        """Stream every row into Redis; on failure nothing of the job is ever dispatched."""
+        """Stream every row into Redis; on failure nothing of the job is ever released."""
         try:
             chunks = await self._stage(rows)
             await self.store.finalize(self.job_id, chunks)
@@ -203,11 +209,10 @@ class StagedJob:
         finally:
             await self.store.drop_dedup(self.job_id)
 
-    async def release(self, dispatch: Dispatch) -> list[int]:
-        """Dispatch the staged chunks (the whole input was read and accepted)."""
-        chunks = await self.store.open_chunks(self.job_id)
-        if chunks:
-            dispatch.chunks(self.job_id, chunks)
+    async def release(self) -> int:
+        """The staged chunks become ready to claim (the whole input was read and accepted);
+        how many."""
+        chunks = await self.store.make_ready(self.job_id)
         await audit.record(
             self.store, self.actor, "submit", self.job_id, rows=self.rows_read,
             **self.request.audited(),
@@ -258,13 +263,12 @@ async def submit(
     credentials: CredentialStore,
     request: SubmitRequest,
     rows: Rows,
-    dispatch: Dispatch,
     actor: Actor,
 ) -> str:
-    """Check, create, stage every row, then dispatch; returns the job id."""
+    """Check, create, stage every row, then release; returns the job id."""
     job = await open_job(store, settings, credentials, request, actor)
     await job.load(rows)
-    await job.release(dispatch)
+    await job.release()
     return job.job_id
 
 
@@ -294,11 +298,57 @@ def invalid(reason: str) -> TargetResult:
 
 async def status(store: Store, job_id: str) -> JobInfo:
     """The status object of ``status --json`` and the HTTP API: the job, plus its tenant's
-    limit, effective rate and any 429 hold as the workers last applied them."""
+    limit, effective rate and any 429 hold as the workers last applied them, and while it
+    runs its share and what limits it (``limited``)."""
     info = await store.info(job_id)
-    state = await store.tenant_state(get_spec(info.provider).vendor, info.org)
-    info.limiter = asdict(state)
+    info.limiter = asdict(await running_state(store, info))
     return info
+
+
+async def listed(store: Store, limit: int = 1000) -> list[JobInfo]:
+    """The jobs of ``jobs``, newest first, the running ones with their share."""
+    return await with_shares(store, await store.list_jobs(limit))
+
+
+async def with_shares(store: Store, infos: list[JobInfo]) -> list[JobInfo]:
+    """The jobs of ``jobs --json`` and the HTTP API's list, their running ones with their share
+    and what limits them."""
+    for info in infos:
+        if info.status in RUNNABLE:
+            await running_state(store, info)
+    return infos
+
+
+async def running_state(store: Store, info: JobInfo) -> TenantState:
+    """Fill a runnable job's ``share``, ``limited_by`` and ``allowed_rate``; its tenant's
+    state."""
+    vendor = get_spec(info.provider).vendor
+    state = await store.tenant_state(vendor, info.org)
+    if info.status in RUNNABLE:
+        share = await store.job_share(vendor, info.org, info.job_id)
+        limited(info, state, share, await store.ceiling_rate(info.job_id))
+    return state
+
+
+def limited(
+    info: JobInfo, tenant: TenantState, share: Share | None, ceiling_rate: float | None
+) -> None:
+    """A running job's ``share`` and what holds it (``limited_by``): the tenant's hold, a
+    worker's in-flight ceiling (with the rate it allows), its share of the tenant's rate, or
+    only its own --rate (README, "Priority and fair share"). Nothing while the job has no share:
+    it is not asking for requests now (waiting on reads, or between rounds)."""
+    if share is None:
+        return
+    info.share = round(share.rate, 3)
+    if tenant.hold_until is not None:
+        info.limited_by = LimitedBy.HOLD
+    elif ceiling_rate is not None and ceiling_rate < share.rate * 0.98:
+        info.limited_by = LimitedBy.IN_FLIGHT_CEILING
+        info.allowed_rate = round(ceiling_rate, 3)
+    elif share.by_job_rate:
+        info.limited_by = LimitedBy.JOB_RATE
+    else:
+        info.limited_by = LimitedBy.TENANT_SHARE
 
 
 async def pause(store: Store, job_id: str, *, actor: Actor) -> None:
@@ -309,13 +359,11 @@ async def pause(store: Store, job_id: str, *, actor: Actor) -> None:
     log.info("job paused by %s", actor, extra={"job_id": job_id})
 
 
-async def resume(store: Store, job_id: str, dispatch: Dispatch, *, actor: Actor) -> list[int]:
-    """Back to running; every chunk with targets not yet final is dispatched again (a chunk
-    still owned by a live worker drops the duplicate message)."""
+async def resume(store: Store, job_id: str, *, actor: Actor) -> int:
+    """Back to running; every chunk with targets not yet final that nobody holds is ready to
+    claim again (a chunk whose owner is still stopping is kept by it). How many."""
     chunks = await store.transition(job_id, JobStatus.RUNNING, [JobStatus.PAUSED])
-    if chunks:
-        dispatch.chunks(job_id, chunks)
-    await audit.record(store, actor, "resume", job_id, chunks=len(chunks))
+    await audit.record(store, actor, "resume", job_id, chunks=chunks)
     return chunks
 
 
@@ -331,24 +379,21 @@ async def abort(store: Store, job_id: str, *, actor: Actor) -> None:
     log.info("job aborted by %s", actor, extra={"job_id": job_id})
 
 
-async def retry(store: Store, job_id: str, dispatch: Dispatch, *, actor: Actor) -> list[int]:
+async def retry(store: Store, job_id: str, *, actor: Actor) -> list[int]:
     """Queue exactly the targets whose outcome is ``failed`` for one more round; returns the
-    chunks dispatched (none when nothing failed: the job is left as it is)."""
+    chunks made ready (none when nothing failed: the job is left as it is)."""
     answer, chunks = await store.retry(job_id)
-    if chunks:
-        dispatch.chunks(job_id, chunks)
     await audit.record(store, actor, "retry", job_id, queued=answer is RetryAnswer.OK)
     return chunks
 
 
-async def retry_due(store: Store, dispatch: Dispatch) -> list[str]:
+async def retry_due(store: Store) -> list[str]:
     """The scheduled sweep: start every --auto-retry round that is due, each exactly once
     (the round number it saw must still be current, so a second sweep finds nothing)."""
     started = []
     for job_id, round_ in await store.retries_due():
-        answer, chunks = await store.retry(job_id, expected_round=round_)
+        answer, _chunks = await store.retry(job_id, expected_round=round_)
         if answer is RetryAnswer.OK:
-            dispatch.chunks(job_id, chunks)
             started.append(job_id)
             await audit.record(store, SWEEP, "retry", job_id, round=round_ + 1)
     return started

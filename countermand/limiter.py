@@ -9,8 +9,14 @@ process spends each at its own time, so batching adds no burst. A job that is no
 
 ``n`` grows with the rate so that a batch spans about ``BATCH_WINDOW`` seconds: at 20 requests/s
 every request makes its own reservation; at 2,000/s one round trip serves 40 requests.
-Each limit is paced ``headroom`` under its configured value (default 3%), absorbing the jitter
-between our send and the vendor's count, and ``EARLY``.
+
+Several jobs on one tenant: each reservation also answers the job's share of the tenant's rate
+(priority and fair share, ``lua/limiter.lua``); the job is paced at its share, and ``n``
+follows it.
+
+Each limit (the tenant's, and the job's own ``--rate``) is paced ``headroom`` under its
+configured value (default 3%), absorbing the jitter between our send and the vendor's count,
+and ``EARLY``: both are ceilings over any one-second window.
 
 Tokens: every request spends one slot (``spend``, called by ``countermand.calls`` right before
 it sends); the count is reported to the tenant's ``tokens`` with the next reservation and by
@@ -39,6 +45,12 @@ EARLY = 0.001
 # Slots are reserved at most HORIZON seconds ahead: a 429 hold or a lowered rate reaches every
 # process of every host within this time.
 HORIZON = 0.1
+# A slot missed by more than the pacer's ``late`` (half the headroom: 15 ms by default) is not
+# used: a process that stalled (a busy loop, a paused VM) would otherwise send its overdue slots
+# in a burst and put more than the limit into one second. Slots at least 1/limit apart, each
+# used between EARLY before and ``late`` after its time, put at most limit x (1 - headroom) x
+# (1 + EARLY + late) + 1 requests into any one-second window: under the limit.
+MIN_LATE = 0.002
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -55,6 +67,9 @@ class Pacer:
     tenant_key: str
     job_key: str
     meta_key: str
+    share_key: str
+    job_id: str
+    priority: str
     limit: float
     rate: float
     headroom: float
@@ -62,7 +77,9 @@ class Pacer:
     n: int
     clock: Callable[[], float] = time.monotonic
     round_trips: int = 0
+    missed: int = 0  # slots not used because this process came to them too late
     effective_rate: float = 0.0
+    share: float = 0.0  # requests/s the tenant granted the job at the last reservation
     hold_until: float = 0.0  # monotonic: no request before this (a 429 with Retry-After)
     unreported: int = 0  # tokens spent and not yet reported
     _slots: deque[float] = field(default_factory=deque)
@@ -76,14 +93,22 @@ class Pacer:
                     await self._reserve(sleep)
         return self._slots.popleft()
 
+    @property
+    def late(self) -> float:
+        return max(MIN_LATE, self.headroom / 2)
+
     async def wait_turn(self, sleep: Sleep) -> None:
         """Wait for this process's next slot. A slot reserved before a hold began is dropped
-        and a new one taken after the hold. Raises ``Stopped`` when the job is not runnable."""
+        and a new one taken after the hold; so is a slot missed by more than ``late``. Raises
+        ``Stopped`` when the job is not runnable."""
         while True:
             slot = await self.next_slot(sleep)
             delay = slot - self.clock()
             if delay > EARLY:
                 await sleep(delay)
+            elif delay < -self.late:
+                self.missed += 1
+                continue
             if self.clock() >= self.hold_until:
                 return
 
@@ -103,6 +128,9 @@ class Pacer:
                 self.tenant_key,
                 self.job_key,
                 self.meta_key,
+                self.share_key,
+                self.job_id,
+                self.priority,
                 self.limit,
                 self.rate,
                 self.headroom,
@@ -116,6 +144,10 @@ class Pacer:
         if answer.stopped:
             raise Stopped
         self.effective_rate = answer.effective_rate
+        self.share = answer.share
+        # A batch spans about BATCH_WINDOW at the job's share: at a low share, fewer slots at a
+        # time, so that a share that grows again is used within that window.
+        self.n = batch_size(min(answer.share or self.rate, self.rate))
         now = self.clock()
         self.hold_until = max(self.hold_until, now + answer.held_us / 1e6)
         wait, spacing = answer.wait_us / 1e6, answer.spacing_us / 1e6
@@ -151,7 +183,13 @@ class RateLimiter:
         self._pacers: dict[tuple[str, str, float, float], Pacer] = {}
 
     def pacer(
-        self, vendor: str, org: str, tenant_rate: float, job_id: str, job_rate: float
+        self,
+        vendor: str,
+        org: str,
+        tenant_rate: float,
+        job_id: str,
+        job_rate: float,
+        priority: str = "normal",
     ) -> Pacer:
         key = (keys.tenant_rate(vendor, org), keys.job_rate(job_id), tenant_rate, job_rate)
         pacer = self._pacers.get(key)
@@ -161,6 +199,9 @@ class RateLimiter:
                 key[0],
                 key[1],
                 keys.job(job_id),
+                keys.tenant_shares(vendor, org),
+                job_id,
+                priority,
                 tenant_rate,
                 job_rate,
                 self._headroom,

@@ -67,6 +67,33 @@ class JobStatus(StrEnum):
 RUNNABLE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
+class Priority(StrEnum):
+    """How a job shares its tenant's rate with the other jobs on it (README, "Priority and fair
+    share"): ``urgent`` takes all but a floor kept for the others; ``normal`` and ``bulk`` share
+    what is left 4:1; jobs of one priority share evenly."""
+
+    URGENT = "urgent"
+    NORMAL = "normal"
+    BULK = "bulk"
+
+
+# The order runners claim chunks in (lower first); also the Lua header's PRIORITY_RANK.
+PRIORITY_RANK: dict[Priority, int] = {Priority.URGENT: 0, Priority.NORMAL: 1, Priority.BULK: 2}
+# The shares (countermand/store/lua/limiter.lua): the floor an urgent job leaves to the other
+# jobs of its tenant, and the part of the rest normal jobs take from bulk ones.
+URGENT_FLOOR = 0.05
+NORMAL_PART = 0.8
+
+
+class LimitedBy(StrEnum):
+    """What holds a running job below its own ``--rate`` (the status object's ``limited_by``)."""
+
+    JOB_RATE = "job_rate"  # nothing but its own --rate: it runs at it
+    TENANT_SHARE = "tenant_share"  # its share of the tenant's rate is lower
+    IN_FLIGHT_CEILING = "in_flight_ceiling"  # the vendor's latency x its rate needs more in flight
+    HOLD = "hold"  # the tenant is held after a 429 with Retry-After
+
+
 class JobKind(StrEnum):
     """What a job does to each target: cancel its command, or only read it (``poll``)."""
 
@@ -194,6 +221,12 @@ class JobInfo(BaseModel):
     # targets with an uncertain attempt (README, "Outcomes under faults").
     undecided: int = 0
     submitted_by: str | None = None  # key:<name>, os:<user> or system:<part> (audit log)
+    priority: Priority = Priority.NORMAL
+    # While the job runs (status and jobs): the requests/s its tenant grants it now, what
+    # holds it below its --rate, and, when that is the in-flight ceiling, the rate it allows.
+    share: float | None = None
+    limited_by: LimitedBy | None = None
+    allowed_rate: float | None = None
     limiter: dict[str, Any] | None = None  # the tenant's effective rate and hold (status only)
 
     @property

@@ -76,7 +76,15 @@ def summary(info: JobInfo) -> Table:
         ("detail", info.reason_detail or ""),
         ("targets", f"{info.total}" + ("" if info.loaded else " (still loading)")),
         ("rate", f"{info.rate:g}/s" + (" dry run" if info.dry_run else "")),
+        ("priority", info.priority.value),
     ]
+    if info.share is not None:
+        rows.append(("share", f"{info.share:.4g}/s granted now"))
+    if info.limited_by is not None:
+        limited = info.limited_by.value
+        if info.allowed_rate is not None:
+            limited += f": in flight allows {info.allowed_rate:.4g}/s at the vendor's latency"
+        rows.append(("limited by", limited))
     rows += [(name, str(n)) for name, n in info.counts.items() if n]
     if info.undecided:
         rows.append(("undecided", f"{info.undecided} (verified unknown: see the report)"))

@@ -1,9 +1,10 @@
 """The background loop of every worker process: reclaiming chunks of dead owners and starting
 the --verify reads that are due.
 
-Every ``reclaim_interval``, at most one process across all hosts (a fenced lock) re-dispatches
-chunks whose lease expired (their owner or its whole host died) and dispatches the verify
-passes that are due (a verify pass whose worker died is due again, see ``countermand.verify``).
+Every ``reclaim_interval``, at most one process across all hosts (a fenced lock) makes the
+chunks whose lease expired (their owner or its whole host died) ready to claim again (the
+runners are woken) and dispatches the verify passes that are due (a verify pass whose worker
+died is due again, see ``countermand.verify``).
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ log = logging.getLogger("countermand.worker")
 
 
 async def reclaim_once(rt: Runtime, dispatch: Dispatch) -> list[tuple[str, int]]:
-    """One pass, if this process has the turn; the chunks it dispatched again."""
+    """One pass, if this process has the turn; each job with the chunks it made ready again."""
     store = rt.store
     if not await store.take_reclaim_turn(rt.settings.reclaim_interval):
         return []
-    reclaimed = await store.reclaim_expired()
-    for job_id, chunk in reclaimed:
-        log.warning("job %s chunk %s: lease expired, dispatching again", job_id, chunk)
-        await asyncio.to_thread(dispatch.chunks, job_id, [chunk])
+    reclaimed = await store.reclaim()
+    for job_id, chunks in reclaimed:
+        log.warning("job %s: %d chunks nobody held (owner gone), ready again", job_id, chunks)
     if due := await store.verifications_due():
         await asyncio.to_thread(dispatch.verify, due)
     return reclaimed

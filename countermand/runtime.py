@@ -1,10 +1,10 @@
 """What one worker process owns for its whole life: made once, used by every chunk it runs.
 
 One Redis store, one ``aiohttp.ClientSession`` (connection pooling across chunks), one rate
-limiter with its pacers, one credential store, the stop watch (the events channel), and
-per-process caches (EnOS tokens). It must be opened and closed on the same event loop:
-``countermand.bridge`` does that in each Celery pool process; the CLI, the tests and the
-benchmarks do it under ``asyncio.run``.
+limiter with its pacers, one credential store, the stop watch (the events channel), the flows
+that size in flight from latency (``countermand.flow``), and per-process caches (EnOS tokens).
+It must be opened and closed on the same event loop: ``countermand.bridge`` does that in each
+Celery pool process; the CLI, the tests and the benchmarks do it under ``asyncio.run``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from countermand.credentials import CredentialStore
+from countermand.flow import Flows
 from countermand.limiter import RateLimiter
 from countermand.providers import Wiring
 from countermand.settings import Settings
@@ -32,12 +33,14 @@ class Runtime:
     limiter: RateLimiter
     timeout: aiohttp.ClientTimeout
     watch: StopWatch
+    flows: Flows
     shared: dict[Any, Any] = field(default_factory=dict)
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
         store = Store.connect(settings.redis_url)
-        connector = aiohttp.TCPConnector(limit=settings.concurrency * 2, ttl_dns_cache=300)
+        # Room for every lane under the ceiling, and for verify, discovery and token calls.
+        connector = aiohttp.TCPConnector(limit=settings.in_flight_ceiling + 64, ttl_dns_cache=300)
         session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
         watch = StopWatch(store)
         watch.start()
@@ -60,6 +63,7 @@ class Runtime:
                 total=settings.http_timeout, sock_connect=settings.connect_timeout
             ),
             watch=watch,
+            flows=Flows(store, settings.in_flight_ceiling, settings.concurrency),
         )
 
     @property
@@ -67,6 +71,7 @@ class Runtime:
         return Wiring(self.settings, self.credentials, self.session, self.timeout, self.shared)
 
     async def close(self) -> None:
+        await self.flows.close()
         await self.watch.close()
         await self.session.close()
         await self.store.close()

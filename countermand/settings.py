@@ -42,7 +42,15 @@ class Settings(BaseSettings):
     rate_headroom: float = Field(
         0.03, ge=0, lt=0.5, description="pace this fraction under the limit to absorb jitter"
     )
-    concurrency: int = Field(32, ge=1, le=1024, description="requests in flight per process")
+    concurrency: int = Field(
+        32, ge=1, le=10_000, description="lanes a chunk run starts with, before latency is known"
+    )
+    in_flight_ceiling: int = Field(
+        1500,
+        ge=1,
+        le=100_000,
+        description="most requests one worker process keeps in flight (lets 1,000/s run at 1 s)",
+    )
     chunk_size: int = Field(500, ge=1, le=10_000)
     batch_size: int = Field(100, ge=1, le=1_000, description="targets per bookkeeping write")
 

@@ -88,7 +88,7 @@ class Reader:
 
     def __init__(self, rt: Runtime, meta: JobMeta) -> None:
         self.rt, self.meta = rt, meta
-        self.work = JobWork(rt, meta.job_id, meta.provider, meta.org, meta.rate)
+        self.work = JobWork(rt, meta.job_id, meta.provider, meta.org, meta.rate, meta.priority)
         self.spec = self.work.spec
         self.provider: Provider = provider_for(self.spec, meta.org, rt.wiring)
 

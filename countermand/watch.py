@@ -7,6 +7,10 @@ work of that job in the process (chunk runs, verify passes, discoveries), so the
 no new request; only calls already on the wire finish and are recorded. Messages published
 while the listener was disconnected are not lost: after every reconnect it reads the status of
 each job it watches. The lease heartbeat and the limiter's status check stay as backstops.
+
+The same listener hears the work channel: ``"<job id>"`` when chunks became ready to claim or a
+job wants more at once (``lua/_lib.lua`` ``make_ready``, ``lua/want.lua``); it wakes the
+process's runner (``countermand.runner``), and wakes it after every reconnect too.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from countermand.models import RUNNABLE, JobStatus
 from countermand.store import Store
@@ -30,6 +34,7 @@ class StopWatch:
         self._events: dict[str, set[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
+        self.on_work: Callable[[], None] | None = None  # the runner's wake-up
 
     @contextlib.contextmanager
     def watch(self, job_id: str, event: asyncio.Event) -> Iterator[None]:
@@ -63,13 +68,17 @@ class StopWatch:
         while True:
             pubsub = self._store.stop_events()
             try:
-                await pubsub.subscribe(store_keys.EVENTS)
+                await pubsub.subscribe(store_keys.EVENTS, store_keys.WORK)
                 self.connected.set()
                 await self._catch_up()
+                self._work()
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
                     if message and message.get("type") == "message":
-                        self._on_message(str(message["data"]))
+                        if message.get("channel") == store_keys.WORK:
+                            self._work()
+                        else:
+                            self._on_message(str(message["data"]))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis went away: listen again, then catch up
@@ -79,6 +88,10 @@ class StopWatch:
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
+
+    def _work(self) -> None:
+        if self.on_work is not None:
+            self.on_work()
 
     def _on_message(self, data: str) -> None:
         job_id, _, status = data.partition(" ")

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 from countermand.calls import Caller
 from countermand.errors import Stopped
+from countermand.models import Priority
 from countermand.providers import get_spec
 from countermand.retry import RetryPolicy
 from countermand.runtime import Runtime
@@ -22,13 +23,23 @@ SHORT_NAP = 0.05
 
 
 class JobWork:
-    def __init__(self, rt: Runtime, job_id: str, provider: str, org: str, rate: float) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        job_id: str,
+        provider: str,
+        org: str,
+        rate: float,
+        priority: Priority = Priority.NORMAL,
+    ) -> None:
         self.rt = rt
         self.job_id = job_id
         self.spec = get_spec(provider)
         self.stop = asyncio.Event()
         limit = rt.settings.tenant_limit(self.spec.vendor, org)
-        self.pacer = rt.limiter.pacer(self.spec.vendor, org, limit, job_id, rate)
+        self.pacer = rt.limiter.pacer(
+            self.spec.vendor, org, limit, job_id, rate, priority=priority.value
+        )
         self.policy = RetryPolicy.from_settings(rt.settings)
         self.caller = Caller(
             self.pacer, self.policy, self.nap, self.stop.is_set, vendor=self.spec.vendor

@@ -19,4 +19,4 @@ from tasks.messages import CLEANUP_TASK, CleanupMessage
 )
 def cleanup(self: Any, payload: dict[str, Any]) -> str | None:
     message = CleanupMessage.model_validate(payload)
-    return bridge.run(lambda rt, dispatch: run_scheduled(rt, message.policy, dispatch))
+    return bridge.run(lambda rt, _: run_scheduled(rt, message.policy))

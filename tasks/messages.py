@@ -14,22 +14,16 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-CHUNK_TASK = "countermand.chunk.v1"
 VERIFY_TASK = "countermand.verify.v1"
 RETRY_SWEEP_TASK = "countermand.retry_sweep.v1"
 CLEANUP_TASK = "countermand.cleanup.v1"
 
 
 class Queue(StrEnum):
-    """Celery queue names."""
+    """Celery queue names (the name is kept from when chunks went through the broker: they no
+    longer do, see ``countermand.runner``)."""
 
     CHUNKS = "countermand.chunks"
-
-
-class ChunkMessage(BaseModel):
-    v: Literal[1] = 1
-    job_id: str = Field(min_length=1, max_length=64)
-    chunk: int = Field(ge=0)
 
 
 class VerifyMessage(BaseModel):
@@ -40,8 +34,3 @@ class VerifyMessage(BaseModel):
 class CleanupMessage(BaseModel):
     v: Literal[1] = 1
     policy: str = Field(min_length=1, max_length=64)
-
-
-def reservation_token(task_id: str) -> str:
-    """The lease owner a worker writes when it receives a chunk's message (see reserve.lua)."""
-    return f"rsv:{task_id}"

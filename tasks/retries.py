@@ -16,4 +16,4 @@ from tasks.messages import RETRY_SWEEP_TASK
 
 @shared_task(name=RETRY_SWEEP_TASK, bind=True, ignore_result=True, acks_late=False)
 def retry_sweep(self: Any) -> list[str]:
-    return bridge.run(lambda rt, dispatch: retry_due(rt.store, dispatch))
+    return bridge.run(lambda rt, _: retry_due(rt.store))

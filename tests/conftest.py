@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import redis
 from hypothesis import HealthCheck, settings
 
 from countermand.localredis import private_redis
@@ -75,9 +76,25 @@ def fast_settings(redis_url: str, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+# In-process tests work on their own database: the session's worker (database 0) claims every
+# ready chunk of its database, and must never run a unit test's job.
+UNIT_DB = 15
+
+
+def unit_db(redis_url: str) -> str:
+    return redis_url.rsplit("/", 1)[0] + f"/{UNIT_DB}"
+
+
 @pytest.fixture
 def settings(redis_url: str) -> Settings:
-    return fast_settings(redis_url)
+    """Settings over a database emptied for this test (its drains claim only its own jobs)."""
+    url = unit_db(redis_url)
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+    return fast_settings(url)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

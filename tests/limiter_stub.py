@@ -38,16 +38,17 @@ class StubBackend:
         if eff < ask.limit:
             eff = min(ask.limit, eff + ask.increase * (now - tenant.upd) / 1e6)
         ti = 1e6 / (eff * (1 - ask.headroom))
-        tj = 1e6 / (min(ask.rate, ask.limit) * (1 - ask.headroom))
+        share = min(ask.rate, eff) * (1 - ask.headroom)  # one job per tenant here
+        tj = 1e6 / share
         start = max(now, tenant.tat, tenant.hold, self.jobs.get(ask.job_key, 0.0))
         held = int(max(0.0, tenant.hold - now))
         if start - now > ask.horizon_us:
-            return Reservation(int(start - now), 0, eff, held, False)
+            return Reservation(int(start - now), 0, eff, held, False, share)
         spacing = max(ti, tj)
         last = start + (ask.n - 1) * spacing
         tenant.tat, tenant.eff, tenant.upd = last + ti, eff, now
         self.jobs[ask.job_key] = last + tj
-        return Reservation(int(start - now), int(spacing), eff, held, False)
+        return Reservation(int(start - now), int(spacing), eff, held, False, share)
 
     async def throttle(
         self, tenant_key: str, retry_after_us: int, limit: float, adaptation: Adaptation

@@ -16,7 +16,7 @@ from countermand.cleanup import read_policies, run_scheduled
 from countermand.runtime import Runtime
 from countermand.settings import Settings
 from schedules import beat_schedule, cron_problem, parse_cron
-from tests.conftest import fast_settings, run
+from tests.conftest import fast_settings, run, unit_db
 from tests.harness import SimulatorProcess, cli
 from tests.test_e2e_cleanup import OLD_MS, enos_command
 
@@ -115,14 +115,6 @@ def test_cleanup_check(
     assert says in done.stderr and str(path) in done.stderr
 
 
-class Sent(list[tuple[str, int]]):
-    def chunks(self, job_id: str, chunks: Sequence[int]) -> None:
-        self.extend((job_id, c) for c in chunks)
-
-    def verify(self, job_ids: Sequence[str]) -> None:
-        pass
-
-
 def test_a_slot_runs_once_and_never_over_a_running_cleanup(
     redis_url: str, sim: SimulatorProcess, tmp_path: Path
 ) -> None:
@@ -130,22 +122,24 @@ def test_a_slot_runs_once_and_never_over_a_running_cleanup(
     sim.client.add_commands("enos", [enos_command(org, "a1", 1, OLD_MS) for _ in range(3)])
     path = policies(tmp_path, GOOD.replace('"o1"', f'"{org}"'))
     settings = fast_settings(
-        redis_url, policies_file=path, enos_url=sim.url, enos_access_key="sim-access-key",
+        unit_db(redis_url), policies_file=path, enos_url=sim.url, enos_access_key="sim-access-key",
         enos_secret_key="sim-secret-key",
     )  # fmt: skip
 
     async def main() -> None:
         rt = await Runtime.open(settings)
         try:
-            sent = Sent()
-            first = await run_scheduled(rt, "nightly", sent)
-            assert first is not None and {job for job, _ in sent} == {first}
-            assert await run_scheduled(rt, "nightly", sent) is None  # the same slot: once
+            await rt.store.redis.flushdb()
+            first = await run_scheduled(rt, "nightly")
+            assert first is not None
+            assert await rt.store.claim("o", 1000, 2, "r", 1000, {}) == (first, 0)  # released
+            assert await run_scheduled(rt, "nightly") is None  # the same slot: once
             await rt.store.redis.delete(*[k async for k in rt.store.redis.scan_iter(
                 match="cm:cleanup:nightly:[0-9]*")])  # fmt: skip
-            assert await run_scheduled(rt, "nightly", sent) is None  # the first still runs
+            assert await run_scheduled(rt, "nightly") is None  # the first still runs
             info = await rt.store.info(first)
             assert info.status.value == "queued" and info.name == "cleanup:nightly"
+            assert info.priority == "bulk"  # cleanup jobs give way by default
         finally:
             await rt.close()
 

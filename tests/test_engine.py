@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import pytest
@@ -12,11 +12,11 @@ from pydantic import SecretStr
 from countermand import jobs
 from countermand.audit import Actor
 from countermand.credentials import AppliveryToken, Credential, CredentialStore
-from countermand.engine import run_chunk
 from countermand.inputs import InputRow, read_rows
 from countermand.models import JobKind, JobStatus, Outcome
 from countermand.providers import SPECS
 from countermand.providers.fake import FakeSpec
+from countermand.runner import claim_one, work_through
 from countermand.runtime import Runtime
 from countermand.settings import Settings
 from countermand.store import Store, keys
@@ -48,32 +48,24 @@ async def open_rt(settings: Settings) -> AsyncIterator[Runtime]:
         await rt.close()
 
 
-class Dispatched(list[tuple[str, int]]):
-    """The Dispatch port, recording what would be sent to the workers."""
-
-    def chunks(self, job_id: str, chunks: Sequence[int]) -> None:
-        self.extend((job_id, c) for c in chunks)
-
-    def verify(self, job_ids: Sequence[str]) -> None:
-        raise AssertionError("no verify in these tests")
-
-
 def rows_of(text: str) -> Iterator[InputRow]:
     return read_rows("t.csv", io.BytesIO(text.encode()), SPECS["fake"], lambda _: None)
 
 
-async def submit_csv(rt: Runtime, text: str, dispatch: Dispatched, **kw: object) -> str:
+async def submit_csv(rt: Runtime, text: str, **kw: object) -> str:
     request = jobs.SubmitRequest(SPECS["fake"], "org1", **kw)  # type: ignore[arg-type]
     rows = rows_of(text)
-    return await jobs.submit(rt.store, rt.settings, rt.credentials, request, rows, dispatch, ACTOR)
+    return await jobs.submit(rt.store, rt.settings, rt.credentials, request, rows, ACTOR)
 
 
-async def drain(rt: Runtime, dispatch: Dispatched) -> list[str]:
-    answers = []
-    while dispatch:
-        job_id, chunk = dispatch.pop(0)
-        answers.append(await run_chunk(rt, job_id, chunk))
-    return answers
+async def claim(rt: Runtime, runner: str = "test-runner") -> tuple[str, int, str] | None:
+    """What a runner would claim next (job, chunk, owner), its lease taken."""
+    return await claim_one(rt, runner)
+
+
+async def drain(rt: Runtime) -> list[str]:
+    """Claim and work chunks one at a time until nothing is ready: each chunk's outcome."""
+    return [outcome.value for outcome in await work_through(rt, "test-runner")]
 
 
 def csv(*scripts: str) -> str:
@@ -90,10 +82,9 @@ async def outcomes(store: Store, job_id: str) -> list[str]:
 def test_mixed_job_ends_exact_and_counts_equal_outcomes(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
         async with open_rt(settings.model_copy(update={"chunk_size": 3})) as rt:
-            sent = Dispatched()
             text = csv("ok", "late", "missing", "reject", "flaky2", "down", "") + "d0,ok\n"
-            job_id = await submit_csv(rt, text, sent)
-            assert await drain(rt, sent) == ["finished", "finished"]  # chunk 3: all invalid
+            job_id = await submit_csv(rt, text)
+            assert await drain(rt) == ["finished", "finished"]  # chunk 3: all invalid
             got = await outcomes(rt.store, job_id)
             assert got == [
                 "canceled", "not_pending", "not_found", "rejected",
@@ -117,17 +108,15 @@ def test_mixed_job_ends_exact_and_counts_equal_outcomes(settings: Settings, fake
     run(main())
 
 
-def test_redelivered_chunk_sends_nothing_and_counts_nothing(
-    settings: Settings, fake: FakeSpec
-) -> None:
+def test_a_finished_chunk_is_never_claimed_again(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
         async with open_rt(settings) as rt:
-            sent = Dispatched()
-            job_id = await submit_csv(rt, csv("ok", "late"), sent)
-            (job, chunk) = sent[0]
-            await drain(rt, sent)
+            job_id = await submit_csv(rt, csv("ok", "late"))
+            assert await drain(rt) == ["finished"]
             calls = len(fake.calls)
-            assert await run_chunk(rt, job, chunk) == "done"
+            assert await rt.store.reclaim() == []  # nothing left to make ready
+            assert await rt.store.make_ready(job_id) == 0
+            assert await claim(rt) is None
             assert len(fake.calls) == calls
             info = await rt.store.info(job_id)
             assert info.counts["canceled"] == 1 and info.counts["not_pending"] == 1
@@ -135,15 +124,17 @@ def test_redelivered_chunk_sends_nothing_and_counts_nothing(
     run(main())
 
 
-def test_second_owner_is_refused_while_lease_is_live(settings: Settings, fake: FakeSpec) -> None:
+def test_a_held_chunk_is_not_ready_while_its_lease_is_live(
+    settings: Settings, fake: FakeSpec
+) -> None:
     async def main() -> None:
         async with open_rt(settings) as rt:
-            sent = Dispatched()
-            job_id = await submit_csv(rt, csv("ok"), sent)
-            meta = await rt.store.meta(job_id)
-            other = rt.store.ledger(job_id, 0, "someone-else", meta.expire_at_ms)
-            assert await other.acquire(60_000) == "ok"
-            assert await run_chunk(rt, job_id, 0) == "busy"
+            job_id = await submit_csv(rt, csv("ok"))
+            got = await claim(rt, "someone-else")
+            assert got is not None and got[:2] == (job_id, 0)
+            assert await rt.store.make_ready(job_id) == 0  # held: not ready again
+            assert await rt.store.reclaim() == []
+            assert await claim(rt) is None
             assert fake.calls == []
 
     run(main())
@@ -152,13 +143,14 @@ def test_second_owner_is_refused_while_lease_is_live(settings: Settings, fake: F
 def test_stale_owner_cannot_write_after_takeover(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
         async with open_rt(settings) as rt:
-            sent = Dispatched()
-            job_id = await submit_csv(rt, csv("ok"), sent)
+            job_id = await submit_csv(rt, csv("ok"))
             meta = await rt.store.meta(job_id)
-            stale = rt.store.ledger(job_id, 0, "stale", meta.expire_at_ms)
-            assert await stale.acquire(1) == "ok"
+            got = await claim(rt, "stale")
+            assert got is not None
+            stale = rt.store.ledger(job_id, 0, got[2], meta.expire_at_ms)
             await rt.store.redis.zadd(keys.leases(job_id), {"0": 0})  # expire it
-            assert (job_id, 0) in await rt.store.reclaim_expired()
+            assert (job_id, 1) in await rt.store.reclaim()
+            assert await drain(rt) == ["finished"]
             with pytest.raises(Exception, match="lease"):
                 await stale.begin(0, 1)
 
@@ -178,9 +170,8 @@ def test_job_level_stops(
 ) -> None:
     async def main() -> None:
         async with open_rt(settings.model_copy(update={"concurrency": 1, "batch_size": 2})) as rt:
-            sent = Dispatched()
-            job_id = await submit_csv(rt, csv("ok", script, *["ok"] * 10), sent)
-            assert await drain(rt, sent) == ["stopped"]
+            job_id = await submit_csv(rt, csv("ok", script, *["ok"] * 10))
+            assert await drain(rt) == ["stopped"]
             info = await rt.store.info(job_id)
             assert (info.status, info.reason) == (status, reason)
             assert info.counts["canceled"] >= 1
@@ -188,8 +179,7 @@ def test_job_level_stops(
             assert info.counts["failed"] == 0 and info.counts["not_found"] == 0
             assert info.reason_detail and "fake org org1" in info.reason_detail
             if status is JobStatus.PAUSED:
-                chunks = await jobs.resume(rt.store, job_id, sent, actor=ACTOR)
-                assert chunks == [0]
+                assert await jobs.resume(rt.store, job_id, actor=ACTOR) == 1
 
     run(main())
 
@@ -197,9 +187,8 @@ def test_job_level_stops(
 def test_dry_run_sends_nothing(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
         async with open_rt(settings) as rt:
-            sent = Dispatched()
-            job_id = await submit_csv(rt, csv("ok", "late", ""), sent, dry_run=True)
-            await drain(rt, sent)
+            job_id = await submit_csv(rt, csv("ok", "late", ""), dry_run=True)
+            await drain(rt)
             assert await outcomes(rt.store, job_id) == ["would_cancel", "would_cancel", "invalid"]
             assert fake.calls == []
             assert (await rt.store.info(job_id)).status is JobStatus.COMPLETED
@@ -210,9 +199,8 @@ def test_dry_run_sends_nothing(settings: Settings, fake: FakeSpec) -> None:
 def test_all_invalid_job_completes_at_submit(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
         async with open_rt(settings) as rt:
-            sent = Dispatched()
-            job_id = await submit_csv(rt, csv("", ""), sent)
-            assert sent == []
+            job_id = await submit_csv(rt, csv("", ""))
+            assert await claim(rt) is None
             info = await rt.store.info(job_id)
             assert info.status is JobStatus.COMPLETED and info.counts["invalid"] == 2
 
@@ -222,13 +210,12 @@ def test_all_invalid_job_completes_at_submit(settings: Settings, fake: FakeSpec)
 def test_pause_then_resume_continues_without_loss(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
         async with open_rt(settings) as rt:
-            sent = Dispatched()
-            job_id = await submit_csv(rt, csv(*["ok"] * 5), sent)
+            job_id = await submit_csv(rt, csv(*["ok"] * 5))
             await jobs.pause(rt.store, job_id, actor=ACTOR)
-            assert await drain(rt, sent) == ["stopped"]
+            assert await drain(rt) == []  # a paused job's chunks are not claimed
             assert fake.calls == []
-            await jobs.resume(rt.store, job_id, sent, actor=ACTOR)
-            assert await drain(rt, sent) == ["finished"]
+            assert await jobs.resume(rt.store, job_id, actor=ACTOR) == 1  # ready all along
+            assert await drain(rt) == ["finished"]
             info = await rt.store.info(job_id)
             assert info.status is JobStatus.COMPLETED and info.counts["canceled"] == 5
             assert len(fake.calls) == 5
@@ -239,9 +226,8 @@ def test_pause_then_resume_continues_without_loss(settings: Settings, fake: Fake
 def test_purge_removes_every_key(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
         async with open_rt(settings) as rt:
-            sent = Dispatched()
-            job_id = await submit_csv(rt, csv("ok", "late"), sent)
-            await drain(rt, sent)
+            job_id = await submit_csv(rt, csv("ok", "late"))
+            await drain(rt)
             await rt.store.purge(job_id)
             left = [k async for k in rt.store.redis.scan_iter(match=f"*{job_id}*")]
             assert left == []
@@ -256,10 +242,8 @@ def test_outcome_enum_covers_fake_results() -> None:
 def test_poll_job_reads_and_changes_nothing(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
         async with open_rt(settings) as rt:
-            sent = Dispatched()
-            job_id = await submit_csv(rt, csv("ok", "late", "missing", "x"), sent,
-                                      kind=JobKind.POLL)  # fmt: skip
-            assert await drain(rt, sent) == ["finished"]
+            job_id = await submit_csv(rt, csv("ok", "late", "missing", "x"), kind=JobKind.POLL)
+            assert await drain(rt) == ["finished"]
             assert await outcomes(rt.store, job_id) == ["pending", "done", "not_found", "errored"]
             assert all(call.startswith("read:") for call in fake.calls)
             assert (await rt.store.info(job_id)).kind == "poll"

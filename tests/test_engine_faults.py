@@ -18,7 +18,7 @@ from countermand.providers.fake import FakeSpec
 from countermand.settings import Settings
 from countermand.store import keys
 from tests.conftest import run, until
-from tests.test_engine import ACTOR, Dispatched, csv, drain, fake, open_rt, outcomes, submit_csv
+from tests.test_engine import ACTOR, claim, csv, drain, fake, open_rt, outcomes, submit_csv
 
 __all__ = ["fake"]
 
@@ -32,9 +32,8 @@ def test_an_uncertain_attempt_then_too_late_is_read_back(
 ) -> None:
     async def main() -> None:
         async with open_rt(settings) as rt:
-            sent = Dispatched()
-            job_id = await submit_csv(rt, csv("lost1", "late", "theirs"), sent)
-            await drain(rt, sent)
+            job_id = await submit_csv(rt, csv("lost1", "late", "theirs"))
+            await drain(rt)
             assert await outcomes(rt.store, job_id) == ["canceled", "not_pending", "not_pending"]
             assert [c for c in fake.calls if c.startswith("read:")] == ["read:d0/lost1"]
             first = (await records(rt, job_id))[0]
@@ -49,15 +48,15 @@ def test_a_worker_lost_mid_call_leaves_marks_that_are_resolved(
 ) -> None:
     async def main() -> None:
         async with open_rt(settings) as rt:
-            sent = Dispatched()
-            job_id = await submit_csv(rt, csv("ours", "theirs", "late", "ok"), sent)
+            job_id = await submit_csv(rt, csv("ours", "theirs", "late", "ok"))
             meta = await rt.store.meta(job_id)
-            dead = rt.store.ledger(job_id, 0, "dead", meta.expire_at_ms)
-            await dead.acquire(60_000)
+            got = await claim(rt, "dead")
+            assert got is not None
+            dead = rt.store.ledger(job_id, 0, got[2], meta.expire_at_ms)
             await dead.begin(0, 4)  # marked in flight; the process dies before any result
             await rt.store.redis.zadd(keys.leases(job_id), {"0": 0})
-            assert await rt.store.reclaim_expired() == [(job_id, 0)]
-            await drain(rt, sent)
+            assert await rt.store.reclaim() == [(job_id, 1)]
+            await drain(rt)
             assert await outcomes(rt.store, job_id) == [
                 "canceled", "not_pending", "not_pending", "canceled",
             ]  # fmt: skip
@@ -75,11 +74,10 @@ def test_a_worker_lost_mid_call_leaves_marks_that_are_resolved(
 def test_after_redis_lost_writes_every_too_late_is_read(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
         async with open_rt(settings) as rt:
-            sent = Dispatched()
-            job_id = await submit_csv(rt, csv("late", "ours"), sent)
+            job_id = await submit_csv(rt, csv("late", "ours"))
             await rt.store.redis.hset(keys.EPOCH, "changed_at", f"{time.time() + 1:.6f}")
             try:
-                await drain(rt, sent)
+                await drain(rt)
             finally:
                 await rt.store.redis.hset(keys.EPOCH, "changed_at", "0")
             assert await outcomes(rt.store, job_id) == ["not_pending", "canceled"]
@@ -93,14 +91,13 @@ def test_after_redis_lost_writes_every_too_late_is_read(settings: Settings, fake
 def test_a_pause_starts_no_new_request(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
         async with open_rt(settings) as rt:
-            sent = Dispatched()
-            job_id = await submit_csv(rt, csv(*["ok"] * 60), sent, rate=20.0)
+            job_id = await submit_csv(rt, csv(*["ok"] * 60), rate=20.0)
             await rt.watch.connected.wait()
-            worker = asyncio.create_task(drain(rt, sent))
+            worker = asyncio.create_task(drain(rt))
             await until(lambda: len(fake.calls) >= 5, 10)
             await jobs.pause(rt.store, job_id, actor=ACTOR)
             at_pause = len(fake.calls)
-            assert await asyncio.wait_for(worker, 10) == ["stopped", "stopped"]
+            assert await asyncio.wait_for(worker, 10) == ["stopped"]  # the rest: not claimed
             assert len(fake.calls) - at_pause <= 1  # at most the call already on the wire
             info = await rt.store.info(job_id)
             assert info.status is JobStatus.PAUSED and info.counts["remaining"] == 60 - len(
@@ -115,13 +112,12 @@ def test_a_pause_starts_no_new_request(settings: Settings, fake: FakeSpec) -> No
 def test_tokens_spent_equal_requests_sent(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
         async with open_rt(settings) as rt:
-            sent = Dispatched()
             org = "tokens-org"
             request = jobs.SubmitRequest(SPECS["fake"], org)
             text = csv("ok", "flaky2", "lost1", "late", "missing", *["ok"] * 20)
             rows = read_rows("t.csv", io.BytesIO(text.encode()), SPECS["fake"], print)
-            await jobs.submit(rt.store, rt.settings, rt.credentials, request, rows, sent, ACTOR)
-            await drain(rt, sent)
+            await jobs.submit(rt.store, rt.settings, rt.credentials, request, rows, ACTOR)
+            await drain(rt)
             assert await rt.store.tokens_spent("fake", org) == len(fake.calls) == 29
 
     run(main())
@@ -130,15 +126,15 @@ def test_tokens_spent_equal_requests_sent(settings: Settings, fake: FakeSpec) ->
 def test_an_input_that_fails_part_way_leaves_no_job(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
         async with open_rt(settings) as rt:
-            sent = Dispatched()
             text = csv(*["ok"] * 120).encode() + b"d9,\xe9\n"
             rows = read_rows("t.csv", io.BytesIO(text), SPECS["fake"], print)
             before = {k async for k in rt.store.redis.scan_iter(match="cm:job:*")}
             jobs_before = await rt.store.redis.zcard(keys.JOBS)
             request = jobs.SubmitRequest(SPECS["fake"], "org1")
             with pytest.raises(InputError, match="line 122"):
-                await jobs.submit(rt.store, rt.settings, rt.credentials, request, rows, sent, ACTOR)
-            assert sent == [] and await rt.store.redis.zcard(keys.JOBS) == jobs_before
+                await jobs.submit(rt.store, rt.settings, rt.credentials, request, rows, ACTOR)
+            assert await claim(rt) is None
+            assert await rt.store.redis.zcard(keys.JOBS) == jobs_before
             assert {k async for k in rt.store.redis.scan_iter(match="cm:job:*")} == before
 
     run(main())
@@ -149,7 +145,6 @@ def test_a_submit_that_dies_part_way_is_aborted_and_sends_nothing(
 ) -> None:
     async def main() -> None:
         async with open_rt(settings) as rt:
-            sent = Dispatched()
 
             def rows():  # type: ignore[no-untyped-def]
                 yield from read_rows("t.csv", io.BytesIO(csv(*["ok"] * 120).encode()),
@@ -162,6 +157,6 @@ def test_a_submit_that_dies_part_way_is_aborted_and_sends_nothing(
                 await job.load(rows())
             info = await rt.store.info(job.job_id)
             assert (info.status, info.reason) == (JobStatus.ABORTED, "submit_interrupted")
-            assert sent == []
+            assert await claim(rt) is None
 
     run(main())

@@ -18,7 +18,7 @@ from countermand.providers.fake import FakeSpec
 from countermand.settings import Settings
 from countermand.store import keys
 from tests.conftest import run
-from tests.test_engine import ACTOR, Dispatched, csv, fake, open_rt
+from tests.test_engine import ACTOR, claim, csv, fake, open_rt
 
 __all__ = ["fake"]
 
@@ -48,20 +48,20 @@ def test_a_dry_run_needs_no_credential_or_url(settings: Settings) -> None:
     jobs.check_request(request, settings, CredentialStore(settings))
 
 
-def test_rows_are_staged_and_dispatched_once_all_are_in(settings: Settings, fake: FakeSpec) -> None:
+def test_rows_are_staged_and_released_once_all_are_in(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
         async with open_rt(settings) as rt:
-            sent = Dispatched()
             job = await jobs.open_job(
                 rt.store, rt.settings, rt.credentials, jobs.SubmitRequest(SPECS["fake"], "o"), ACTOR
             )
             text = csv(*["ok"] * 120).encode()
             await job.load(read_rows("t.csv", io.BytesIO(text), SPECS["fake"], print))
-            assert sent == []  # loaded, not released
+            assert await claim(rt) is None  # loaded, not released
             info = await rt.store.info(job.job_id)
             assert (info.loaded, info.total, info.status) == (True, 120, JobStatus.QUEUED)
-            assert await job.release(sent) == [0, 1, 2]
-            assert sent == [(job.job_id, 0), (job.job_id, 1), (job.job_id, 2)]
+            assert await job.release() == 3
+            claimed = [await claim(rt) for _ in range(3)]
+            assert [c[:2] for c in claimed if c] == [(job.job_id, 0), (job.job_id, 1)]  # want 2
 
     run(main())
 
@@ -86,19 +86,17 @@ def test_a_bad_file_leaves_nothing(settings: Settings, fake: FakeSpec) -> None:
 def test_controls_refuse_what_the_status_does_not_allow(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
         async with open_rt(settings) as rt:
-            sent = Dispatched()
             job_id = await jobs.submit(
                 rt.store, rt.settings, rt.credentials, jobs.SubmitRequest(SPECS["fake"], "o"),
-                read_rows("t.csv", io.BytesIO(csv("ok").encode()), SPECS["fake"], print), sent,
-                ACTOR,
+                read_rows("t.csv", io.BytesIO(csv("ok").encode()), SPECS["fake"], print), ACTOR,
             )  # fmt: skip
             with pytest.raises(UsageError, match="cannot make it running"):
-                await jobs.resume(rt.store, job_id, sent, actor=ACTOR)  # queued, not paused
+                await jobs.resume(rt.store, job_id, actor=ACTOR)  # queued, not paused
             with pytest.raises(UsageError, match="abort or pause it before purge"):
                 await jobs.purge(rt.store, job_id, actor=ACTOR)
             await jobs.abort(rt.store, job_id, actor=ACTOR)
             with pytest.raises(UsageError, match="only a completed or running job retries"):
-                await jobs.retry(rt.store, job_id, sent, actor=ACTOR)
+                await jobs.retry(rt.store, job_id, actor=ACTOR)
             await jobs.purge(rt.store, job_id, actor=ACTOR)
             with pytest.raises(JobNotFound):
                 await jobs.pause(rt.store, job_id, actor=ACTOR)

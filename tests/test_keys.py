@@ -7,7 +7,7 @@ from countermand.settings import Settings
 from countermand.store import keys
 from countermand.verify import verify_job
 from tests.conftest import run
-from tests.test_engine import Dispatched, csv, drain, fake, open_rt, submit_csv
+from tests.test_engine import csv, drain, fake, open_rt, submit_csv
 
 __all__ = ["fake"]
 
@@ -16,10 +16,9 @@ def test_all_job_keys_names_everything_a_job_wrote(settings: Settings, fake: Fak
     async def main() -> None:
         fast = {"chunk_size": 3, "rate": 5000.0, "tenant_rate": 5000.0}
         async with open_rt(settings.model_copy(update=fast)) as rt:
-            sent = Dispatched()
             scripts = ["ok", "flaky9", "late", "", *["ok"] * 30]
-            job_id = await submit_csv(rt, csv(*scripts), sent, verify=True)
-            await drain(rt, sent)
+            job_id = await submit_csv(rt, csv(*scripts), verify=True)
+            await drain(rt)
             assert await verify_job(rt, job_id) == "done"
             meta = await rt.store.meta(job_id)
             written = {k async for k in rt.store.redis.scan_iter(match=f"*{job_id}*")}

@@ -8,7 +8,8 @@ import secrets
 import time
 
 from countermand.models import JobStatus, Outcome, TargetResult
-from countermand.store import Acquired, NewJob, Released, Store, keys, redis_client
+from countermand.settings import Settings
+from countermand.store import NewJob, Release, Released, Store, keys, redis_client
 from tests.conftest import run
 
 
@@ -19,16 +20,22 @@ async def new_job(store: Store, rows: int) -> tuple[str, int]:
     )
     await store.write_chunk(job_id, 0, [["d", "c"]] * rows, [], expire)
     await store.finalize(job_id, 1)
+    await store.make_ready(job_id)
     return job_id, expire
 
 
-def test_marks_say_since_when_an_attempt_may_have_been_applied(redis_url: str) -> None:
+async def take(store: Store, job_id: str, owner: str) -> None:
+    """Claim the job's chunk 0 for ``owner``, as a runner does."""
+    assert await store.claim(owner, 60_000, 2, "test-runner", 5_000, {}) == (job_id, 0)
+
+
+def test_marks_say_since_when_an_attempt_may_have_been_applied(settings: Settings) -> None:
     async def main() -> None:
-        store = Store(redis_client(redis_url))
+        store = Store(redis_client(settings.redis_url))
         try:
             job_id, expire = await new_job(store, 3)
             dead = store.ledger(job_id, 0, "dead-owner", expire)
-            assert await dead.acquire(60_000) is Acquired.OK
+            await take(store, job_id, "dead-owner")
             first = await dead.begin(0, 3)
             assert first.runnable and [m.uncertain_since for m in first.marks] == [None] * 3
             # the owner records target 0 as failed after an uncertain try, then dies
@@ -46,19 +53,19 @@ def test_marks_say_since_when_an_attempt_may_have_been_applied(redis_url: str) -
     run(main())
 
 
-def test_uncertainty_survives_a_retry_round(redis_url: str) -> None:
+def test_uncertainty_survives_a_retry_round(settings: Settings) -> None:
     async def main() -> None:
-        store = Store(redis_client(redis_url))
+        store = Store(redis_client(settings.redis_url))
         try:
             job_id, expire = await new_job(store, 1)
             owner = store.ledger(job_id, 0, "o", expire)
-            await owner.acquire(60_000)
+            await take(store, job_id, "o")
             await owner.begin(0, 1)
             await owner.record([(0, TargetResult(Outcome.FAILED, 5, 1, 503, uncertain_since=42))])
-            assert await owner.release(True, 0, 1) is Released.RELEASED
+            assert await owner.release(Release.FINISHED, 0, 1) is Released.RELEASED
             await store.retry(job_id)
             again = store.ledger(job_id, 0, "o2", expire)
-            await again.acquire(60_000)
+            await take(store, job_id, "o2")
             batch = await again.begin(0, 1)
             assert (batch.marks[0].attempts, batch.marks[0].uncertain_since) == (5, 42)
         finally:
@@ -67,13 +74,13 @@ def test_uncertainty_survives_a_retry_round(redis_url: str) -> None:
     run(main())
 
 
-def test_results_count_once_and_release_checks_redis(redis_url: str) -> None:
+def test_results_count_once_and_release_checks_redis(settings: Settings) -> None:
     async def main() -> None:
-        store = Store(redis_client(redis_url))
+        store = Store(redis_client(settings.redis_url))
         try:
             job_id, expire = await new_job(store, 2)
             owner = store.ledger(job_id, 0, "o", expire)
-            await owner.acquire(60_000)
+            await take(store, job_id, "o")
             await owner.begin(0, 2)
             done = TargetResult(Outcome.CANCELED, 1, 1, 200)
             await owner.record([(0, done)])
@@ -81,9 +88,9 @@ def test_results_count_once_and_release_checks_redis(redis_url: str) -> None:
             info = await store.info(job_id)
             assert info.counts["canceled"] == 1 and info.counts["remaining"] == 1
             # the owner believes both are final, but Redis lost target 1's result
-            assert await owner.release(True, 0, 2) is Released.UNFINISHED
+            assert await owner.release(Release.FINISHED, 0, 2) is Released.UNFINISHED
             await owner.record([(1, done)])
-            assert await owner.release(True, 0, 2) is Released.RELEASED
+            assert await owner.release(Release.FINISHED, 0, 2) is Released.RELEASED
             assert (await store.info(job_id)).status is JobStatus.COMPLETED
         finally:
             await store.close()
@@ -91,17 +98,17 @@ def test_results_count_once_and_release_checks_redis(redis_url: str) -> None:
     run(main())
 
 
-def test_a_changed_redis_server_makes_older_jobs_read_back(redis_url: str) -> None:
+def test_a_changed_redis_server_makes_older_jobs_read_back(settings: Settings) -> None:
     async def main() -> None:
-        store = Store(redis_client(redis_url))
+        store = Store(redis_client(settings.redis_url))
         try:
             job_id, expire = await new_job(store, 1)
             owner = store.ledger(job_id, 0, "o", expire)
-            await owner.acquire(60_000)
+            await take(store, job_id, "o")
             assert not (await owner.begin(0, 1)).reads_required
             # as if Redis had restarted: the stored run id is another server's
             await store.redis.hset(keys.EPOCH, "run_id", "another-server")
-            fresh = Store(redis_client(redis_url))  # a new connection runs the epoch check
+            fresh = Store(redis_client(settings.redis_url))  # a new connection runs the epoch check
             try:
                 await fresh.redis.ping()
                 epoch = await fresh.redis.hgetall(keys.EPOCH)

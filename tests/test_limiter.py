@@ -17,7 +17,7 @@ from countermand.errors import Stopped
 from countermand.limiter import Pacer, RateLimiter, batch_size
 from countermand.simulator.control import max_in_window
 from countermand.store import Store, keys, redis_client
-from countermand.store.tenants import Adaptation
+from countermand.store.tenants import Adaptation, Ask
 from tests.conftest import run
 from tests.limiter_stub import StubBackend
 
@@ -200,3 +200,102 @@ def test_two_tenants_do_not_slow_each_other(redis_url: str) -> None:
     for times in results:
         assert max_in_window(times, 1.0) <= 50
         assert max(times) - min(times) < 39 / 50 * 1.5
+
+
+def test_slots_stalled_processes_missed_are_not_sent_in_a_burst() -> None:
+    """Three processes reserved their next slots, then stalled (a busy loop, a paused VM) for
+    1.2 s while a fourth kept the tenant at its limit. Sending the overdue slots on waking would
+    put 60 extra requests into one second, over the limit: slots missed by more than ``late``
+    are dropped and fresh ones taken."""
+
+    async def main() -> tuple[list[float], int]:
+        stub = StubBackend()
+        stub.runnable.add(keys.job("j"))
+        pacers = [RateLimiter(stub, 0.03).pacer("test", "o", 1000, "j", 10_000) for _ in range(4)]
+        *stalled, steady = pacers
+        for pacer in stalled:
+            await pacer._reserve(asyncio.sleep)  # 20 slots each, due in the next 60 ms
+        sent: list[float] = []
+
+        async def send(pacer: Pacer, until: float | None, count: int | None) -> None:
+            while (until is None or time.monotonic() < until) and (count is None or count > 0):
+                await pacer.wait_turn(asyncio.sleep)
+                pacer.spend()
+                sent.append(time.monotonic())
+                count = None if count is None else count - 1
+
+        start = time.monotonic()
+        keep = asyncio.create_task(send(steady, start + 2.0, None))
+        await asyncio.sleep(1.2)
+        await asyncio.gather(*[send(p, None, 20) for p in stalled])
+        await keep
+        return sent, sum(p.missed for p in stalled)
+
+    sent, missed = run(main())
+    assert missed >= 50
+    assert max_in_window(sent, 1.0) <= 1000
+
+
+async def shares(url: str, jobs: list[tuple[str, float]], limit: float = 100) -> list[float]:
+    """Each job (priority, own rate) asks once on one fresh tenant, then each asks again: the
+    share each was granted with every job active."""
+    store = Store(redis_client(url))
+    org = uuid.uuid4().hex
+    ids = [uuid.uuid4().hex for _ in jobs]
+    try:
+        for job_id in ids:
+            await store.redis.hset(keys.job(job_id), "status", "running")
+        granted = []
+        for _round in range(2):
+            granted = []
+            for job_id, (priority, rate) in zip(ids, jobs, strict=True):
+                ask = Ask(keys.tenant_rate("test", org), keys.job_rate(job_id), keys.job(job_id),
+                          keys.tenant_shares("test", org), job_id, priority, limit, rate, 0.0,
+                          1, 1.0, 100_000_000, 0)  # fmt: skip
+                granted.append(round((await store.reserve(ask)).share, 3))
+        return granted
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    ("jobs", "expected"),
+    [
+        ([("normal", 1000)], [100]),
+        ([("normal", 1000), ("normal", 1000)], [50, 50]),  # equal, whatever the order
+        ([("bulk", 1000), ("urgent", 1000)], [5, 95]),  # urgent leaves the 5% floor
+        ([("bulk", 1000), ("normal", 1000)], [20, 80]),  # normal : bulk = 4 : 1
+        ([("normal", 10), ("normal", 1000)], [10, 90]),  # a share a job cannot use goes on
+        ([("urgent", 30), ("normal", 1000), ("bulk", 1000)], [30, 56, 14]),
+        ([("urgent", 1000), ("urgent", 1000), ("bulk", 1000)], [47.5, 47.5, 5]),
+        ([("bulk", 2), ("urgent", 1000)], [2, 98]),  # the floor is kept only for use
+    ],
+)
+def test_the_tenant_rate_is_shared_by_priority(
+    redis_url: str, jobs: list[tuple[str, float]], expected: list[float]
+) -> None:
+    assert run(shares(redis_url, jobs)) == pytest.approx(expected, abs=0.01)
+
+
+def test_a_job_that_stops_asking_leaves_its_share_to_the_others(redis_url: str) -> None:
+    async def main() -> tuple[float, float]:
+        store = Store(redis_client(redis_url))
+        org, a, b = uuid.uuid4().hex, uuid.uuid4().hex, uuid.uuid4().hex
+        try:
+            for job_id in (a, b):
+                await store.redis.hset(keys.job(job_id), "status", "running")
+
+            async def ask(job_id: str) -> float:
+                asked = Ask(keys.tenant_rate("test", org), keys.job_rate(job_id), keys.job(job_id),
+                            keys.tenant_shares("test", org), job_id, "normal", 100, 1000, 0.0, 1,
+                            1.0, 100_000_000, 0)  # fmt: skip
+                return (await store.reserve(asked)).share
+
+            await ask(a)
+            both = await ask(b)
+            await asyncio.sleep(1.1)  # a asks no more (paused, waiting on reads): inactive
+            return both, await ask(b)
+        finally:
+            await store.close()
+
+    assert run(main()) == (50, 100)

@@ -268,8 +268,10 @@ async def seed_api_state(store: Store, org: str) -> None:
         await store.write_chunk(job_id, 0, [["x"]] * rows, [], expire)
         if status is not None:
             await store.transition(job_id, status, [JobStatus.QUEUED])
-        ask = Ask(keys.tenant_rate("applivery", f"{org}-{job_id}"), keys.job_rate(job_id),
-                  keys.job(job_id), 40.0, 40.0, 0.0, 1, 2.0, 100_000, 0)  # fmt: skip
+        tenant = f"{org}-{job_id}"
+        ask = Ask(keys.tenant_rate("applivery", tenant), keys.job_rate(job_id), keys.job(job_id),
+                  keys.tenant_shares("applivery", tenant), job_id, "normal",
+                  40.0, 40.0, 0.0, 1, 2.0, 100_000, 0)  # fmt: skip
         await store.reserve(ask)
         retry_after = 30_000_000 if job_id == "mq" else 0  # a hold, or a rate cut
         await store.throttle(ask.tenant_key, retry_after, 40.0, Adaptation())

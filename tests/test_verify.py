@@ -11,7 +11,7 @@ from countermand.settings import Settings
 from countermand.store import keys
 from countermand.verify import verified, verify_job
 from tests.conftest import run
-from tests.test_engine import Dispatched, csv, drain, fake, open_rt, outcomes, submit_csv
+from tests.test_engine import csv, drain, fake, open_rt, outcomes, submit_csv
 
 __all__ = ["fake"]
 
@@ -46,9 +46,8 @@ def test_what_a_read_changes(before: object, read: Outcome, after: Outcome, flag
 def test_the_job_completes_only_after_its_reads(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
         async with open_rt(settings) as rt:
-            sent = Dispatched()
-            job_id = await submit_csv(rt, csv("ok", "late", "ok"), sent, verify=True)
-            await drain(rt, sent)
+            job_id = await submit_csv(rt, csv("ok", "late", "ok"), verify=True)
+            await drain(rt)
             info = await rt.store.info(job_id)
             assert info.status is JobStatus.RUNNING  # two reads to come
             assert await rt.store.redis.zscore(keys.VERIFY_DUE, job_id)

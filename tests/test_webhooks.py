@@ -17,7 +17,7 @@ from countermand.providers.fake import FakeSpec
 from countermand.settings import Settings
 from countermand.webhooks import deliver_due, signature
 from tests.conftest import run
-from tests.test_engine import ACTOR, Dispatched, csv, drain, fake, open_rt, submit_csv
+from tests.test_engine import ACTOR, csv, drain, fake, open_rt, submit_csv
 
 __all__ = ["fake"]
 SECRET = "whsec-unit"
@@ -47,9 +47,8 @@ def test_an_event_is_signed_and_sent_once(settings: Settings, fake: FakeSpec) ->
     async def main() -> None:
         with_secret = settings.model_copy(update={"webhook_secret": SecretStr(SECRET)})
         async with receiver(200) as (url, got), open_rt(with_secret) as rt:
-            sent = Dispatched()
-            job_id = await submit_csv(rt, csv("ok"), sent, notify=url)
-            await drain(rt, sent)
+            job_id = await submit_csv(rt, csv("ok"), notify=url)
+            await drain(rt)
             assert await deliver_due(rt) == 1
             assert await deliver_due(rt) == 0  # delivered: not again
             headers, body = got[0]
@@ -65,8 +64,7 @@ def test_an_event_is_signed_and_sent_once(settings: Settings, fake: FakeSpec) ->
 def test_pause_and_abort_are_events_too(settings: Settings, fake: FakeSpec) -> None:
     async def main() -> None:
         async with receiver(200) as (url, got), open_rt(settings) as rt:
-            sent = Dispatched()
-            job_id = await submit_csv(rt, csv("ok", "ok"), sent, notify=url)
+            job_id = await submit_csv(rt, csv("ok", "ok"), notify=url)
             await jobs.pause(rt.store, job_id, actor=ACTOR)
             await jobs.abort(rt.store, job_id, actor=ACTOR)
             assert await deliver_due(rt) == 2
@@ -83,9 +81,8 @@ def test_failures_are_retried_then_given_up_in_the_audit_log(
         quick = settings.model_copy(update={"webhook_max_tries": 2, "retry_initial_wait": 0.01,
                                             "retry_max_wait": 0.01})  # fmt: skip
         async with receiver(500) as (url, got), open_rt(quick) as rt:
-            sent = Dispatched()
-            job_id = await submit_csv(rt, csv("ok"), sent, notify=url)
-            await drain(rt, sent)
+            job_id = await submit_csv(rt, csv("ok"), notify=url)
+            await drain(rt)
             assert await deliver_due(rt) == 0
             for _ in range(100):  # the retry is due 10 ms later
                 if len(got) == 2:

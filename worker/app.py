@@ -1,9 +1,11 @@
 """The Celery app: configuration from ``countermand.settings``, nothing hard-coded.
 
-Reliability settings (README, "Chunk ownership"): late acks and ``reject_on_worker_lost`` so a
-chunk whose process dies is delivered again; prefetch 1 so a worker holds only what it runs;
-results are not stored (outcomes live in the job's own keys). The broker's visibility timeout
-stays long (an hour): recovery from a dead host does not rely on it but on chunk leases.
+Chunks never go through the broker: each pool process's runner claims them from Redis
+(``countermand.runner``). The broker carries the scheduled work (cleanup slots, the retry sweep)
+and the --verify passes. Reliability settings: late acks and ``reject_on_worker_lost`` so a task
+whose process dies is delivered again; prefetch 1 so a worker holds only what it runs; results
+are not stored (outcomes live in the job's own keys). The broker's visibility timeout stays
+long (an hour): recovery from a dead host relies on chunk leases and fenced locks, not on it.
 
 The task modules are named in ``include`` and loaded by the worker; producers send by name
 (``countermand.dispatch``), so importing this app imports no task. The beat schedule is made
@@ -18,7 +20,7 @@ from countermand.settings import get_settings
 from countermand.store.keys import REDBEAT_PREFIX
 from tasks.messages import Queue
 
-TASK_MODULES = ["tasks.chunks", "tasks.retries", "tasks.verify", "tasks.cleanup"]
+TASK_MODULES = ["tasks.retries", "tasks.verify", "tasks.cleanup"]
 
 
 def make_app() -> Celery:

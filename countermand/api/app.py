@@ -1,10 +1,10 @@
 """The HTTP API and the dashboard, one FastAPI app (``countermand api``).
 
 All state is in Redis, so several API processes may run behind a load balancer. The process
-holds one ``Runtime`` (the store, an HTTP session for policy runs' discovery) and the Celery
-dispatch adapter, made when the app starts and closed when it stops. The OpenAPI document is
-derived from the pydantic models (``/openapi.json``, ``/docs``); the dashboard is served from
-the package (no CDN) at ``/``.
+holds one ``Runtime`` (the store, an HTTP session for policy runs' discovery), made when the app
+starts and closed when it stops; it sends no Celery message (workers claim jobs from Redis).
+The OpenAPI document is derived from the pydantic models (``/openapi.json``, ``/docs``); the
+dashboard is served from the package (no CDN) at ``/``.
 """
 
 from __future__ import annotations
@@ -21,19 +21,17 @@ from fastapi.staticfiles import StaticFiles
 from countermand import __version__
 from countermand.api import jobs, ops, problems
 from countermand.api.deps import Services
-from countermand.dispatch import celery_dispatch
-from countermand.jobs import Dispatch
 from countermand.runtime import Runtime
 from countermand.settings import Settings, get_settings
 
 DASHBOARD = resources.files("countermand.api") / "dashboard"
 
 
-def create_app(settings: Settings | None = None, dispatch: Dispatch | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await Runtime.open(settings or get_settings())
-        app.state.services = Services(runtime, dispatch or celery_dispatch())
+        app.state.services = Services(runtime)
         try:
             yield
         finally:

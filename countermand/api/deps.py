@@ -1,4 +1,4 @@
-"""What every route gets: the process's runtime and dispatch, and the caller (a Bearer key, or
+"""What every route gets: the process's runtime, and the caller (a Bearer key, or
 the dashboard's session cookie with its CSRF token on requests that change something)."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from countermand.access import Principal, authenticate, session_principal
 from countermand.api.problems import ApiProblem
 from countermand.audit import Actor
 from countermand.errors import JobNotFound
-from countermand.jobs import Dispatch
 from countermand.models import JobInfo
 from countermand.runtime import Runtime
 from countermand.store import JobMeta, Store
@@ -27,7 +26,6 @@ JOB_ID = re.compile(r"[0-9a-f]{16}", re.ASCII)
 @dataclass
 class Services:
     runtime: Runtime
-    dispatch: Dispatch
 
     @property
     def store(self) -> Store:

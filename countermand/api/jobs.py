@@ -23,7 +23,7 @@ from countermand.api.deps import (
 )
 from countermand.api.problems import ApiProblem, documented
 from countermand.api.upload import CSV, NDJSON, input_name, rows_of, spool
-from countermand.models import JobInfo, JobKind, JobStatus
+from countermand.models import JobInfo, JobKind, JobStatus, Priority
 from countermand.progress import SETTLED
 from countermand.providers import get_spec
 from countermand.report import find_targets, report_lines
@@ -71,7 +71,7 @@ async def _submit(
         with body:
             job_id = await jobs.submit(
                 store, svc.runtime.settings, svc.runtime.credentials, req,
-                rows_of(body, name, req.spec), svc.dispatch, actor_of(principal),
+                rows_of(body, name, req.spec), actor_of(principal),
             )  # fmt: skip
     finally:
         if key is not None:
@@ -83,6 +83,9 @@ Rate = Annotated[float | None, Query(gt=0, description="requests/s for this job"
 CancelProvider = Literal["applivery-apple", "applivery-android", "enos"]
 PollProvider = Literal["applivery-apple", "applivery-android", "applivery-windows", "enos"]
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+PriorityQuery = Annotated[
+    Priority, Query(description="how the tenant's rate is shared with its other jobs")
+]
 
 
 @router.post(
@@ -102,12 +105,13 @@ async def submit_cancel(
     abort_min: Annotated[int, Query(ge=1)] = 1,
     name: Annotated[str | None, Query(max_length=200)] = None,
     notify: Annotated[str | None, Query(max_length=2000)] = None,
+    priority: PriorityQuery = Priority.NORMAL,
     idempotency_key: IdemKey = None,
 ) -> JobInfo:
     """Queue a cancel job from the input in the body (as ``countermand submit``)."""
     req = jobs.SubmitRequest(
         get_spec(provider), org, rate=rate, dry_run=dry_run, name=name, auto_retry=auto_retry,
-        abort_at=abort_at, abort_min=abort_min, verify=verify, notify=notify,
+        abort_at=abort_at, abort_min=abort_min, verify=verify, notify=notify, priority=priority,
     )  # fmt: skip
     return await _submit(request, svc, principal, req, idempotency_key)
 
@@ -124,12 +128,14 @@ async def submit_poll(
     rate: Rate = None,
     name: Annotated[str | None, Query(max_length=200)] = None,
     notify: Annotated[str | None, Query(max_length=2000)] = None,
+    priority: PriorityQuery = Priority.NORMAL,
     idempotency_key: IdemKey = None,
 ) -> JobInfo:
     """Queue a poll job (reads each command's state, changes nothing), as ``countermand poll``."""
     req = jobs.SubmitRequest(
-        get_spec(provider), org, rate=rate, name=name, kind=JobKind.POLL, notify=notify
-    )
+        get_spec(provider), org, rate=rate, name=name, kind=JobKind.POLL, notify=notify,
+        priority=priority,
+    )  # fmt: skip
     return await _submit(request, svc, principal, req, idempotency_key)
 
 
@@ -158,6 +164,7 @@ async def list_jobs(
         found += [j for j in page if principal.sees(j.org)][: limit - len(found)]
         if at is None:
             break
+    await jobs.with_shares(svc.store, found)
     return JobPage(jobs=found, next_cursor=f"{at[0]!r}:{at[1]}" if at else None)
 
 
@@ -245,7 +252,7 @@ async def pause(job_id: str, svc: Svc, principal: Caller) -> JobInfo:
 @router.post("/jobs/{job_id}/resume", response_model=JobInfo, responses=ACT)
 async def resume(job_id: str, svc: Svc, principal: Caller) -> JobInfo:
     await _act(svc, principal, job_id)
-    await jobs.resume(svc.store, job_id, svc.dispatch, actor=actor_of(principal))
+    await jobs.resume(svc.store, job_id, actor=actor_of(principal))
     return await jobs.status(svc.store, job_id)
 
 
@@ -259,7 +266,7 @@ async def abort(job_id: str, svc: Svc, principal: Caller) -> JobInfo:
 @router.post("/jobs/{job_id}/retry", response_model=JobInfo, responses=ACT)
 async def retry(job_id: str, svc: Svc, principal: Caller) -> JobInfo:
     await _act(svc, principal, job_id)
-    await jobs.retry(svc.store, job_id, svc.dispatch, actor=actor_of(principal))
+    await jobs.retry(svc.store, job_id, actor=actor_of(principal))
     return await jobs.status(svc.store, job_id)
 
 

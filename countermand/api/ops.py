@@ -19,7 +19,7 @@ from countermand.api.problems import ApiProblem, documented
 from countermand.audit import AuditEntry
 from countermand.cleanup import Policy, policy_named, read_policies, run_policy
 from countermand.errors import CountermandError, JobNotFound
-from countermand.models import JobInfo
+from countermand.models import JobInfo, Priority
 
 router = APIRouter(prefix="/v1", tags=["operations"], responses=documented(401, 403, 422, 503))
 open_router = APIRouter(tags=["open"])
@@ -32,6 +32,7 @@ class PolicyView(BaseModel):
     older_than: str
     command: str | None
     rate: float | None
+    priority: Priority
     dry_run: bool
     schedule: str | None
     next_run_at: float | None  # unix seconds, from the schedule (UTC)
@@ -89,7 +90,7 @@ async def _view(svc: Any, policy: Policy) -> PolicyView:
         except JobNotFound:
             last = None
     fields = policy.model_dump(include={"name", "provider", "org", "older_than", "command",
-                                        "rate", "dry_run", "schedule"})  # fmt: skip
+                                        "rate", "priority", "dry_run", "schedule"})  # fmt: skip
     return PolicyView(**fields, next_run_at=next_run(policy), last_job=last)
 
 
@@ -112,9 +113,7 @@ async def run(name: str, svc: Svc, principal: Caller, dry_run: bool | None = Non
     operator(principal)
     policy = policy_named(svc.runtime.settings.policies_file, name)
     operator(principal, policy.org)
-    job_id = await run_policy(
-        svc.runtime, policy, svc.dispatch, actor=actor_of(principal), dry_run=dry_run
-    )
+    job_id = await run_policy(svc.runtime, policy, actor=actor_of(principal), dry_run=dry_run)
     return await jobs.status(svc.store, job_id)
 
 

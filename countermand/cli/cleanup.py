@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from countermand.cli.common import ME, JsonOpt, WaitOpt, app, dispatch, err, run_store
+from countermand.cli.common import ME, JsonOpt, WaitOpt, app, err, run_store
 from countermand.cli.jobs import announce, finish
 from countermand.models import JobInfo
 from countermand.settings import get_settings
@@ -35,7 +35,7 @@ def cleanuprun_store(
         found = policy_named(settings.policies_file, policy)
         rt = await Runtime.open(settings)
         try:
-            job_id = await run_policy(rt, found, dispatch, actor=ME, dry_run=dry_run or None)
+            job_id = await run_policy(rt, found, actor=ME, dry_run=dry_run or None)
         finally:
             await rt.close()
         return await announce(store, job_id, wait, as_json)

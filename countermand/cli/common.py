@@ -1,13 +1,14 @@
 """What every ``countermand`` command shares: the Typer app, stderr, running one async operation
-against Redis with the exit codes of the contract, the Celery dispatch (made on first use) and
-the actor the audit log names (the operating-system user)."""
+against Redis with the exit codes of the contract, and the actor the audit log names (the
+operating-system user). No command sends a Celery message: jobs are claimed from Redis by the
+workers' runners."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
@@ -18,9 +19,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from countermand.audit import Actor
-from countermand.dispatch import CeleryDispatch, celery_dispatch
 from countermand.errors import CountermandError, StoreUnavailable
-from countermand.models import JobInfo
+from countermand.models import JobInfo, Priority
 from countermand.settings import get_settings, redacted_url
 from countermand.simulator.cli import simulator
 from countermand.store import Store
@@ -33,7 +33,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, soft_wrap=True)
+# No highlighting: messages quote input files, and rich's highlighter regexes take minutes over a
+# name megabytes long (found by tests/test_e2e_inputs.py).
+err = Console(stderr=True, soft_wrap=True, highlight=False)
 app.command("simulator", help="Run the bundled API simulator (Applivery and EnOS).")(simulator)
 
 
@@ -75,24 +77,6 @@ def run_store(body: Callable[[Store], Awaitable[T]]) -> T:
         raise typer.Exit(2) from exc
 
 
-class _LateDispatch:
-    """The Celery adapter, made on first use: commands that queue nothing never import Celery."""
-
-    _adapter: CeleryDispatch | None = None
-
-    def _get(self) -> CeleryDispatch:
-        if self._adapter is None:
-            self._adapter = celery_dispatch()
-        return self._adapter
-
-    def chunks(self, job_id: str, chunks: Sequence[int]) -> None:
-        self._get().chunks(job_id, chunks)
-
-    def verify(self, job_ids: Sequence[str]) -> None:
-        self._get().verify(job_ids)
-
-
-dispatch = _LateDispatch()
 ME = Actor.os_user()  # who the audit log names for what this CLI does
 
 
@@ -111,3 +95,11 @@ RateOpt = Annotated[float | None, typer.Option(help="requests/s for this job")]
 NameOpt = Annotated[str | None, typer.Option(help="a label for the job")]
 WaitOpt = Annotated[bool, typer.Option("--wait", help="follow the job until it settles")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the status object")]
+PriorityOpt = Annotated[
+    Priority,
+    typer.Option(
+        "--priority",
+        help="urgent, normal or bulk: how the tenant's rate is shared with its other jobs",
+        case_sensitive=False,
+    ),
+]

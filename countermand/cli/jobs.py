@@ -18,12 +18,12 @@ from countermand.cli.common import (
     JsonOpt,
     NameOpt,
     OrgOpt,
+    PriorityOpt,
     ProviderArg,
     RateOpt,
     ReportFormat,
     WaitOpt,
     app,
-    dispatch,
     err,
     print_json,
     run_store,
@@ -32,7 +32,7 @@ from countermand.cli.common import (
 from countermand.credentials import CredentialStore
 from countermand.errors import CountermandError, UsageError
 from countermand.inputs import open_input, read_rows
-from countermand.models import JobInfo, JobKind, JobStatus
+from countermand.models import JobInfo, JobKind, JobStatus, Priority
 from countermand.progress import follow, summary
 from countermand.providers import ProviderSpec, get_spec
 from countermand.report import write_report
@@ -63,6 +63,7 @@ def submit(
     verify: Annotated[
         bool, typer.Option("--verify", help="read canceled commands back after a short delay")
     ] = False,
+    priority: PriorityOpt = Priority.NORMAL,
 ) -> None:
     """Queue a cancel job: prints the job id (or, with --json, the status object)."""
     start_job(
@@ -80,6 +81,7 @@ def submit(
             abort_at=abort_at,
             abort_min=abort_min,
             verify=verify,
+            priority=priority,
         ),
     )
 
@@ -95,6 +97,7 @@ def poll(
     name: NameOpt = None,
     wait: WaitOpt = False,
     as_json: JsonOpt = False,
+    priority: PriorityOpt = Priority.NORMAL,
 ) -> None:
     """Queue a poll job: reads each command's current state, changes nothing."""
     start_job(
@@ -102,7 +105,9 @@ def poll(
         file,
         wait,
         as_json,
-        lambda spec: jobs.SubmitRequest(spec, org, rate=rate, name=name, kind=JobKind.POLL),
+        lambda spec: jobs.SubmitRequest(
+            spec, org, rate=rate, name=name, kind=JobKind.POLL, priority=priority
+        ),
     )
 
 
@@ -130,7 +135,7 @@ def start_job(
             rows = read_rows(
                 file, stream, spec, lambda m: err.print(f"[yellow]warning:[/] {escape(m)}")
             )
-            job_id = await jobs.submit(store, settings, credentials, request, rows, dispatch, ME)
+            job_id = await jobs.submit(store, settings, credentials, request, rows, ME)
         return await announce(store, job_id, wait, as_json)
 
     finish(run_store(body), wait, as_json)
@@ -169,16 +174,17 @@ def status(
 @app.command("jobs")
 def list_jobs(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """List jobs, newest first."""
-    infos = run_store(lambda store: store.list_jobs())
+    infos = run_store(jobs.listed)
     if as_json:
         print_json([status_object(i) for i in infos])
         return
     out = Console()
     for info in infos:
         reason = f" ({info.reason})" if info.reason else ""
+        share = f"  {info.share:g}/s" if info.share is not None else ""
         out.print(
-            f"{info.job_id}  {info.status.value}{reason}  {info.provider}  {info.org}  "
-            f"{info.done}/{info.total}  {info.name or ''}"
+            f"{info.job_id}  {info.status.value}{reason}  {info.priority.value}  {info.provider}  "
+            f"{info.org}  {info.done}/{info.total}{share}  {info.name or ''}"
         )
 
 
@@ -213,7 +219,7 @@ def retry(
     """Queue exactly the failed targets again (a new round; attempts keep counting)."""
 
     async def body(store: Store) -> tuple[list[int], JobInfo]:
-        chunks = await jobs.retry(store, job, dispatch, actor=ME)
+        chunks = await jobs.retry(store, job, actor=ME)
         return chunks, await store.info(job)
 
     chunks, info = run_store(body)
@@ -235,8 +241,8 @@ def pause(job: str) -> None:
 @app.command()
 def resume(job: str) -> None:
     """Continue a paused job (after fixing credentials or the base URL)."""
-    chunks = run_store(lambda store: jobs.resume(store, job, dispatch, actor=ME))
-    err.print(f"job {job} resumed ({len(chunks)} chunk(s) queued)")
+    chunks = run_store(lambda store: jobs.resume(store, job, actor=ME))
+    err.print(f"job {job} resumed ({chunks} chunk(s) ready)")
 
 
 @app.command()

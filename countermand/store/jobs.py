@@ -26,6 +26,7 @@ from countermand.models import (
     JobKind,
     JobStatus,
     Outcome,
+    Priority,
     TargetResult,
     empty_counts,
 )
@@ -36,7 +37,7 @@ Row = list[str | None]
 
 
 class RetryAnswer(StrEnum):
-    OK = "ok"  # the failed targets were queued again: dispatch the chunks
+    OK = "ok"  # the failed targets were queued again: their chunks are ready to claim
     NONE = "none"  # nothing failed
     SKIP = "skip"  # that round already started (a second sweep)
 
@@ -57,6 +58,7 @@ class JobMeta:
     kind: JobKind = JobKind.CANCEL
     created_at: float = 0.0
     notify: str | None = None
+    priority: Priority = Priority.NORMAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,7 @@ class NewJob:
     verify_delay: float = 30.0
     notify: str | None = None  # webhook URL for completed / paused / aborted
     submitted_by: str = ""  # the actor (audit.Actor) who submitted it
+    priority: Priority = Priority.NORMAL
 
 
 class JobsStore(StoreBase):
@@ -123,6 +126,7 @@ class JobsStore(StoreBase):
             "verify_delay": new.verify_delay,
             "notify": new.notify or "",
             "submitted_by": new.submitted_by,
+            "priority": new.priority.value,
         }
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.job(new.job_id), mapping=cast(dict[Any, Any], meta))
@@ -189,6 +193,11 @@ class JobsStore(StoreBase):
         chunks = await self.redis.smembers(keys.open_chunks(job_id))
         return sorted(int(c) for c in chunks)
 
+    async def make_ready(self, job_id: str) -> int:
+        """The job's input is in: its open chunks become ready to claim (the runners are
+        woken). Returns how many."""
+        return int(await self.scripts.ready(keys=[keys.job(job_id)], args=[job_id]))
+
     # --- reading ------------------------------------------------------------------------------
 
     async def _raw(self, job_id: str) -> dict[str, str]:
@@ -214,6 +223,7 @@ class JobsStore(StoreBase):
             kind=JobKind(raw.get("kind", "cancel")),
             created_at=float(raw["created_at"]),
             notify=raw.get("notify") or None,
+            priority=Priority(raw.get("priority") or Priority.NORMAL),
         )
 
     async def info(self, job_id: str) -> JobInfo:
@@ -300,10 +310,10 @@ class JobsStore(StoreBase):
         *,
         reason: str | None = None,
         detail: str | None = None,
-    ) -> list[int]:
+    ) -> int:
         """Move the job to ``to`` if its status is one of ``allowed``.
 
-        Returns the open chunks when the job becomes runnable (they must be dispatched)."""
+        Returns how many chunks were made ready to claim (when the job becomes runnable)."""
         answer = await self.scripts.transition(
             keys=[keys.job(job_id), keys.ACTIVE, keys.open_chunks(job_id)],
             args=[job_id, to.value, reason or "", detail or "", *[s.value for s in allowed]],
@@ -312,12 +322,12 @@ class JobsStore(StoreBase):
             raise JobNotFound(job_id)
         if answer[0] == "refused":
             raise StatusConflict(f"job {job_id} is {answer[1]}: cannot make it {to.value}")
-        return sorted(int(c) for c in answer[2:])
+        return int(answer[2]) if len(answer) > 2 else 0
 
     async def retry(
         self, job_id: str, expected_round: int | None = None
     ) -> tuple[RetryAnswer, list[int]]:
-        """Queue the failed targets again for a new round, and the chunks to dispatch."""
+        """Queue the failed targets again for a new round; the chunks made ready to claim."""
         answer = await self.scripts.retry(
             keys=[
                 keys.job(job_id),
@@ -418,6 +428,7 @@ def job_info(job_id: str, raw: dict[str, str]) -> JobInfo:
         verify=raw.get("verify") == "1",
         undecided=int(raw.get("undecided") or 0),
         submitted_by=raw.get("submitted_by") or None,
+        priority=Priority(raw.get("priority") or Priority.NORMAL),
     )
 
 

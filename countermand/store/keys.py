@@ -13,6 +13,8 @@ cm:retry:due                     zset    job id -> when its next --auto-retry ro
 cm:verify:due                    zset    job id -> when its --verify reads are due
 cm:epoch                         hash    the Redis server's run id, and when it last changed
 cm:events                        pubsub  "<job id> <status>" when a job stops (pause, abort)
+cm:work                          pubsub  "<job id>" when chunks become ready to claim
+cm:runners                       zset    runner id -> until when it is alive (ms): who claims
 cm:redbeat:*                     -       Celery beat schedule and its lock (RedBeat)
 cm:cleanup:<policy>:<minute>     string  a scheduled cleanup slot: a fenced lock, then "done"
 cm:cleanup:<policy>:last         string  the policy's latest cleanup job id
@@ -20,6 +22,7 @@ cm:job:{id}                      hash    job meta, status, counters (``n:<code>`
 cm:job:{id}:in:<chunk>           string  the chunk's input rows, compact JSON
 cm:job:{id}:res:<bucket>         hash    target index -> encoded result (``BUCKET`` per hash)
 cm:job:{id}:open                 set     chunks with targets not yet final
+cm:job:{id}:ready                zset    open chunks nobody holds, to be claimed (by number)
 cm:job:{id}:failed               set     indices of targets whose outcome is ``failed``
 cm:job:{id}:verify               set     indices of targets awaiting a --verify read
 cm:job:{id}:verifier             string  lock: one verify pass of the job at a time
@@ -29,6 +32,8 @@ cm:job:{id}:dedup:<n>            set     64-bit row hashes, only while ``submit`
 cm:rl:<vendor>:<org>             hash    tenant limiter: GCRA arrival time, 429 hold, effective
                                          rate, tokens spent
 cm:rl:job:{id}                   string  GCRA theoretical arrival time of one job (µs)
+cm:share:<vendor>:<org>          hash    job id -> "priority|rate|active until µs|share|bound":
+                                         sharing the tenant's rate (limiter.lua)
 cm:apikeys                       hash    API key id -> JSON {name, role, orgs, digest, created}
 cm:apikeys:names                 hash    API key name -> key id
 cm:session:<id>                  hash    a dashboard session: key id, CSRF token (expires)
@@ -50,6 +55,8 @@ RETRY_DUE = f"{PREFIX}:retry:due"
 VERIFY_DUE = f"{PREFIX}:verify:due"
 EPOCH = f"{PREFIX}:epoch"
 EVENTS = f"{PREFIX}:events"
+WORK = f"{PREFIX}:work"
+RUNNERS = f"{PREFIX}:runners"
 REDBEAT_PREFIX = f"{PREFIX}:redbeat:"
 
 # Results are kept in small hashes of BUCKET targets: under Redis's default
@@ -62,6 +69,7 @@ SUFFIXES = {
     "input": ":in:",
     "results": ":res:",
     "open": ":open",
+    "ready": ":ready",
     "failed": ":failed",
     "verify": ":verify",
     "verifier": ":verifier",
@@ -93,6 +101,10 @@ def bucket_of(index: int) -> int:
 
 def open_chunks(job_id: str) -> str:
     return job(job_id) + SUFFIXES["open"]
+
+
+def ready(job_id: str) -> str:
+    return job(job_id) + SUFFIXES["ready"]
 
 
 def failed(job_id: str) -> str:
@@ -139,14 +151,21 @@ def job_rate(job_id: str) -> str:
     return f"{PREFIX}:rl:job:{{{job_id}}}"
 
 
+def tenant_shares(vendor: str, org: str) -> str:
+    """The jobs sharing a tenant's rate, and the share each was granted last."""
+    return f"{PREFIX}:share:{vendor}:{org}"
+
+
 def chunk_keys(job_id: str) -> list[str]:
-    """The keys a chunk's lease scripts take, in their order: meta, open, leases, owners."""
-    return [job(job_id), open_chunks(job_id), leases(job_id), owners(job_id)]
+    """The keys a chunk's lease scripts take, in their order: meta, open, leases, owners,
+    ready."""
+    return [job(job_id), open_chunks(job_id), leases(job_id), owners(job_id), ready(job_id)]
 
 
 def all_job_keys(job_id: str, chunks: int, total: int) -> list[str]:
     """Every key a job of ``chunks`` chunks and ``total`` targets may have written."""
-    names = [job(job_id), open_chunks(job_id), leases(job_id), owners(job_id), job_rate(job_id)]
+    names = [job(job_id), open_chunks(job_id), ready(job_id), leases(job_id), owners(job_id)]
+    names.append(job_rate(job_id))
     names += [failed(job_id), to_verify(job_id), verifier(job_id)]
     names += [chunk_input(job_id, c) for c in range(chunks)]
     names += [results(job_id, b) for b in range(bucket_of(max(total - 1, 0)) + 1)]

@@ -3,8 +3,8 @@
 Ownership (README, "Chunk ownership"): a chunk is worked on only under a lease, an owner token
 with an expiry on the Redis clock, renewed while the owner is alive. Every write of the owner is
 fenced by that token: an owner that stalled past its lease and was replaced can no longer mark
-or record anything, and stops. A chunk's message delivered twice finds the lease taken (``busy``)
-or the chunk finished (``done``) and sends nothing.
+or record anything, and stops. The lease is taken when a runner claims the chunk
+(``lua/claim.lua``): a chunk is ready to claim only while nobody holds it.
 
 What each attempt may have done (README, "Outcomes under faults"): ``begin`` marks every target
 in flight before its calls; a mark never replaced by a result means a call may have reached
@@ -25,12 +25,12 @@ from countermand.models import TargetResult
 from countermand.store import keys
 
 
-class Acquired(StrEnum):
-    OK = "ok"
-    DONE = "done"  # every target of the chunk is final
-    GONE = "gone"  # the job was purged or expired
-    STOPPED = "stopped"  # the job is paused, aborted or completed
-    BUSY = "busy"  # another live owner holds the chunk
+class Release(StrEnum):
+    """How an owner gives its chunk back."""
+
+    FINISHED = "1"  # it saw every target final (Redis checks)
+    STOPPING = "0"  # the job stopped (pause, abort): released unless it was resumed meanwhile
+    HANDING_BACK = "2"  # this process is shutting down: ready at once for another to claim
 
 
 class Released(StrEnum):
@@ -77,12 +77,6 @@ class Ledger:
         self._meta = keys.job(job_id)
         self._chunk_keys = keys.chunk_keys(job_id)
 
-    async def acquire(self, ttl_ms: int, reservation: str | None = None) -> Acquired:
-        answer = await self._scripts.acquire(
-            keys=self._chunk_keys, args=[self.chunk, self.owner, ttl_ms, reservation or ""]
-        )
-        return Acquired(answer)
-
     async def renew(self, ttl_ms: int) -> str | None:
         """The job's status after extending the lease, or None when the lease is lost."""
         status: str = await self._scripts.renew(
@@ -91,12 +85,12 @@ class Ledger:
         )
         return status or None
 
-    async def release(self, finished: bool, first: int, count: int) -> Released:
-        """Give the chunk back; ``finished``: every target of ``first``..``first+count-1`` was
+    async def release(self, how: Release, first: int, count: int) -> Released:
+        """Give the chunk back; ``FINISHED``: every target of ``first``..``first+count-1`` was
         seen final (checked again in Redis)."""
         answer = await self._scripts.release(
             keys=[*self._chunk_keys, *self._buckets(first, first + max(count, 1) - 1)],
-            args=[self.chunk, self.owner, int(finished), first, count, keys.BUCKET],
+            args=[self.chunk, self.owner, how.value, first, count, keys.BUCKET, self.job_id],
         )
         return Released(answer)
 

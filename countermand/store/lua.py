@@ -7,7 +7,8 @@ shared helpers of ``_lib.lua``, then the script itself. So a name lives once, in
 
 Header tables: ``K`` global keys, ``SFX`` suffixes of a job's keys, ``S`` job statuses, ``C``
 outcome codes (plus ``in_flight`` and ``queued``), ``R`` stop reasons, ``V`` report verdicts,
-and ``job_key(id)``.
+``PRIORITY_RANK`` the claim order of priorities, ``SHARE`` the fair-share constants, and
+``job_key(id)``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from typing import Any
 
 from countermand.models import (
     IN_FLIGHT,
+    NORMAL_PART,
     OUTCOME_CODES,
+    PRIORITY_RANK,
     QUEUED,
+    URGENT_FLOOR,
     JobStatus,
     StopReason,
     Verified,
@@ -27,8 +31,8 @@ from countermand.models import (
 from countermand.store import keys
 
 NAMES = (
-    "acquire",
     "begin",
+    "claim",
     "dedup",
     "epoch",
     "finalize",
@@ -36,20 +40,26 @@ NAMES = (
     "lock",
     "reclaim",
     "record",
+    "ready",
     "release",
     "renew",
-    "reserve",
     "retry",
     "throttle",
     "tokens",
     "transition",
     "verify",
+    "want",
     "webhooks",
 )
 
 
 def _table(name: str, values: dict[str, str]) -> str:
     items = ", ".join(f"{k} = {_quote(v)}" for k, v in sorted(values.items()))
+    return f"local {name} = {{{items}}}"
+
+
+def _numbers(name: str, values: dict[str, float]) -> str:
+    items = ", ".join(f"{k} = {v!r}" for k, v in sorted(values.items()))
     return f"local {name} = {{{items}}}"
 
 
@@ -68,6 +78,8 @@ def header() -> str:
         "verify_due": keys.VERIFY_DUE,
         "epoch": keys.EPOCH,
         "events": keys.EVENTS,
+        "work": keys.WORK,
+        "runners": keys.RUNNERS,
         "webhooks_due": keys.WEBHOOKS_DUE,
     }
     codes = {outcome.value: code for outcome, code in OUTCOME_CODES.items()}
@@ -82,6 +94,8 @@ def header() -> str:
             _table("C", codes),
             _table("R", {r.value: r.value for r in StopReason}),
             _table("V", {v.value: v.value for v in Verified}),
+            _numbers("PRIORITY_RANK", {p.value: r for p, r in PRIORITY_RANK.items()}),
+            _numbers("SHARE", {"urgent_floor": URGENT_FLOOR, "normal_part": NORMAL_PART}),
             "local function job_key(id) return "
             f"{_quote(job_prefix[0])} .. id .. {_quote(job_prefix[1])} end",
             "",
@@ -104,8 +118,8 @@ class Scripts:
         for name in NAMES:
             setattr(self, name, client.register_script(source(name)))
 
-    acquire: Any
     begin: Any
+    claim: Any
     dedup: Any
     epoch: Any
     finalize: Any
@@ -113,12 +127,13 @@ class Scripts:
     lock: Any
     reclaim: Any
     record: Any
+    ready: Any
     release: Any
     renew: Any
-    reserve: Any
     retry: Any
     throttle: Any
     tokens: Any
     transition: Any
     verify: Any
+    want: Any
     webhooks: Any

@@ -28,6 +28,9 @@ class Ask:
     tenant_key: str
     job_key: str
     meta_key: str
+    share_key: str
+    job_id: str
+    priority: str
     limit: float
     rate: float
     headroom: float
@@ -44,6 +47,7 @@ class Reservation:
     effective_rate: float
     held_us: int  # until the tenant's hold ends (0: none)
     stopped: bool  # the job is not runnable: no slot
+    share: float = 0.0  # requests/s the tenant grants the job now
 
 
 class LimiterBackend(Protocol):
@@ -54,6 +58,14 @@ class LimiterBackend(Protocol):
     ) -> None: ...
 
     async def report_tokens(self, tenant_key: str, tokens: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    """A job's part of its tenant's rate, as the limiter granted it last."""
+
+    rate: float  # requests/s
+    by_job_rate: bool  # its own --rate bounds it (else the tenant's rate, shared)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +84,8 @@ class TenantSeen(TenantState):
 
 class TenantsStore(StoreBase):
     async def reserve(self, ask: Ask) -> Reservation:
-        wait_us, spacing_us, effective, held_us, stopped = await self.scripts.limiter(
-            keys=[ask.tenant_key, ask.job_key, ask.meta_key],
+        wait_us, spacing_us, effective, held_us, stopped, share = await self.scripts.limiter(
+            keys=[ask.tenant_key, ask.job_key, ask.meta_key, ask.share_key],
             args=[
                 ask.limit,
                 ask.rate,
@@ -82,10 +94,17 @@ class TenantsStore(StoreBase):
                 ask.increase,
                 ask.horizon_us,
                 ask.spent,
+                ask.job_id,
+                ask.priority,
             ],
         )
         return Reservation(
-            int(wait_us), int(spacing_us), float(effective), int(held_us), bool(int(stopped))
+            int(wait_us),
+            int(spacing_us),
+            float(effective),
+            int(held_us),
+            bool(int(stopped)),
+            float(share),
         )
 
     async def throttle(
@@ -124,6 +143,18 @@ class TenantsStore(StoreBase):
             effective_rate=float(eff) if eff else None,
             hold_until=hold_at,
         )
+
+    async def job_share(self, vendor: str, org: str, job_id: str) -> Share | None:
+        """The requests/s the tenant granted the job at its last ask, while the job is active
+        (``lua/limiter.lua`` says until when), and whether its own rate is what bounds it."""
+        raw = await self.redis.hget(keys.tenant_shares(vendor, org), job_id)
+        if not raw:
+            return None
+        _priority, _rate, active_until_us, share, bound = str(raw).split("|")
+        now_s, now_us = await self.redis.time()
+        if now_s * 1e6 + now_us > float(active_until_us):
+            return None
+        return Share(float(share), by_job_rate=bound == "job")
 
     async def tenants(self, limit: int = 10_000) -> list[TenantSeen]:
         """Every tenant the limiter has seen (its hashes ``cm:rl:<vendor>:<org>``)."""

@@ -1,8 +1,9 @@
-"""Background work in Redis: reclaiming dead owners' chunks, --verify reads that are due,
-scheduled cleanup slots, and the events channel that tells workers a job stopped."""
+"""Work in Redis: claiming chunks, reclaiming dead owners' chunks, --verify reads that are due,
+scheduled cleanup slots, and the channels that tell workers a job stopped or has work."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -16,14 +17,55 @@ class WorkStore(StoreBase):
     def lock(self, key: str, ttl_s: float, token: str | None = None) -> FencedLock:
         return FencedLock(self.scripts, key, ttl_s, token)
 
+    # --- claiming chunks -----------------------------------------------------------------------
+
+    async def claim(
+        self,
+        owner: str,
+        lease_ms: int,
+        default_want: int,
+        runner: str,
+        runner_ms: int,
+        mine: dict[str, int],
+    ) -> tuple[str, int] | None:
+        """The chunk this runner should work next, its lease taken for ``owner``
+        (``lua/claim.lua``); None when nothing is to be claimed now."""
+        answer = await self.scripts.claim(
+            keys=[keys.ACTIVE, keys.RUNNERS],
+            args=[owner, lease_ms, default_want, runner, runner_ms, json.dumps(mine)],
+        )
+        return (str(answer[0]), int(answer[1])) if answer else None
+
+    async def leave(self, runner: str) -> None:
+        """The runner stops claiming: the others' parts of each job grow at once."""
+        await self.redis.zrem(keys.RUNNERS, runner)
+
+    async def want(self, job_id: str, want: int, ceiling_rate: float | None = None) -> int | None:
+        """Set how many chunks the job should hold at once (and, when a worker's in-flight
+        ceiling binds, the rate it allows); the chunks it holds now (None: the job is gone)."""
+        limited = "" if ceiling_rate is None else f"{ceiling_rate:.3f}"
+        held = int(await self.scripts.want(keys=[keys.job(job_id), keys.leases(job_id)],
+                                           args=[job_id, want, limited]))  # fmt: skip
+        return None if held < 0 else held
+
+    async def ceiling_rate(self, job_id: str, fresh_s: float = 5.0) -> float | None:
+        """The rate a worker's in-flight ceiling allowed the job, if one said so lately."""
+        rate, at_ms = await self.redis.hmget(keys.job(job_id), ["ceiling_rate", "ceiling_at"])
+        if not rate or not at_ms:
+            return None
+        now_s, now_us = await self.redis.time()
+        age_ms = now_s * 1000 + now_us / 1000 - float(at_ms)
+        return float(rate) if age_ms <= fresh_s * 1000 else None
+
     # --- reclaiming ---------------------------------------------------------------------------
 
     async def take_reclaim_turn(self, interval: float) -> bool:
         """True for at most one process across all hosts per ``interval`` seconds."""
         return await self.lock(keys.RECLAIM_LOCK, interval).take()
 
-    async def reclaim_expired(self, per_job: int = 500) -> list[tuple[str, int]]:
-        """Chunks of runnable jobs whose lease expired; their leases are dropped for re-dispatch."""
+    async def reclaim(self, per_job: int = 500) -> list[tuple[str, int]]:
+        """Make ready again the chunks of runnable jobs that nobody holds (expired leases are
+        dropped); each job with how many chunks that made ready."""
         flat = await self.scripts.reclaim(keys=[keys.ACTIVE], args=[per_job])
         return [(str(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
 

@@ -51,6 +51,25 @@ local function take_lease(keys, chunk, owner, now, ttl_ms)
   end
 end
 
+-- Make a job's open chunks that nobody holds ready to be claimed (all of them, or the given
+-- ones), and wake the runners. Returns how many were not ready before, and how many are ready.
+local function make_ready(job_id, chunks)
+  local base = job_key(job_id)
+  local now = now_ms()
+  local added, ready = 0, 0
+  for _, chunk in ipairs(chunks or redis.call('SMEMBERS', base .. SFX.open)) do
+    local expiry = tonumber(redis.call('ZSCORE', base .. SFX.leases, chunk) or '0')
+    if expiry <= now and redis.call('SISMEMBER', base .. SFX.open, chunk) == 1 then
+      added = added + redis.call('ZADD', base .. SFX.ready, tonumber(chunk), chunk)
+      ready = ready + 1
+    end
+  end
+  local expire_at = redis.call('HGET', base, 'expire_at')
+  if expire_at then redis.call('PEXPIREAT', base .. SFX.ready, expire_at) end
+  if ready > 0 then redis.call('PUBLISH', K.work, job_id) end
+  return added, ready
+end
+
 -- Tell every worker process that a job stopped (pause, abort): they stop starting requests.
 local function publish_stop(job_id, status)
   redis.call('PUBLISH', K.events, job_id .. ' ' .. status)

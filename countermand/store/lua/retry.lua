@@ -4,7 +4,7 @@
 --       fires once however many sweeps run), results key prefix, bucket size
 -- Returns {'ok', round, chunks...}, {'none'} (nothing failed), {'skip'} (round already fired),
 -- {'refused', status} or {'gone'}. A re-queued target keeps its attempts and, if an earlier
--- attempt may have reached the vendor, when that was.
+-- attempt may have reached the vendor, when that was. The chunks are made ready to claim.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'gone'} end
 local round = tonumber(redis.call('HGET', KEYS[1], 'round') or '0')
@@ -33,8 +33,11 @@ redis.call('HSET', KEYS[1], 'status', S.running, 'updated_at', now)
 redis.call('HDEL', KEYS[1], 'finished_at', 'reason', 'reason_detail')
 redis.call('SADD', KEYS[2], ARGV[1])
 local out = {'ok', round}
+local listed = {}
 for chunk in pairs(chunks) do
   redis.call('SADD', KEYS[4], chunk)
   out[#out + 1] = chunk
+  listed[#listed + 1] = tostring(chunk)
 end
+make_ready(ARGV[1], listed)
 return out

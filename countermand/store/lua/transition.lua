@@ -1,8 +1,9 @@
 -- Change a job's status if its current status allows it.
 -- KEYS: meta, active, open   ARGV: job_id, to, reason ('' for none), detail, allowed...
--- Returns {'ok', previous, open chunks (only when the job becomes runnable)...},
+-- Returns {'ok', previous, chunks ready to claim (only when the job becomes runnable)},
 -- {'refused', current} or {'gone'}. A job that stops is announced on the events channel, so
--- every worker stops starting its requests at once.
+-- every worker stops starting its requests at once; a job that becomes runnable has its open
+-- chunks made ready, and the runners are woken.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'gone'} end
 local allowed = false
@@ -19,7 +20,8 @@ end
 local out = {'ok', status}
 if to == S.running or to == S.queued then
   redis.call('SADD', KEYS[2], ARGV[1])
-  for _, chunk in ipairs(redis.call('SMEMBERS', KEYS[3])) do out[#out + 1] = chunk end
+  local _, ready = make_ready(ARGV[1], nil)
+  out[#out + 1] = ready
 else
   redis.call('SREM', KEYS[2], ARGV[1])
   if to == S.aborted or to == S.completed then redis.call('HSET', KEYS[1], 'finished_at', now) end

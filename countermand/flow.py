@@ -1,0 +1,244 @@
+"""In flight follows latency: how many requests each process keeps on the wire for each job.
+
+Little's law: requests in flight = rate x latency. A job granted 1,000 requests/s against a
+vendor answering in 1 s needs 1,000 requests in flight; answering in 5 ms, it needs 5. Nothing
+is tuned by hand: for each job it runs, a process keeps one ``Flow`` that watches the vendor's
+latency on every request (``countermand.calls`` reports each send and answer) and, every
+``TUNE_INTERVAL``:
+
+* sizes the lanes of each of the job's chunk runs in this process at
+  ``share x latency x HEADROOM / chunks the job holds`` (all processes together keep the job's
+  share in flight), growing at most ``GROWTH``-fold per interval, and never growing while this
+  process's event loop is saturated (more requests in flight then add latency, not rate);
+* tells Redis how many chunks the job should hold at once, ``want``: enough that each holds at
+  most half a chunk in flight, plus one, so a chunk finishing never leaves the job short
+  (``lua/want.lua``; the runners claim more when it grows).
+
+Latency is an exponentially weighted mean of the answers' times, and never less than the time
+since the last answer while requests are out: at the first requests, before any answer, in
+flight grows with the time waited, so a job starts at its rate whatever the latency.
+
+The process's ``Load`` caps the lanes of all its chunk runs at ``in_flight_ceiling``
+(COUNTERMAND_IN_FLIGHT_CEILING). When the ceiling binds, the job's status says
+``limited_by: in_flight_ceiling`` with the rate it allows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from countermand.limiter import Pacer
+    from countermand.store import Store
+
+log = logging.getLogger("countermand.flow")
+
+TUNE_INTERVAL = 0.1
+WANT_INTERVAL = 0.3  # at most this often, the job's want and its chunks held are exchanged
+HEADROOM = 1.5  # lanes per (rate x latency): jitter, chunk tails, the limiter's batching
+GROWTH = 2.0
+MIN_LANES = 2
+DEFAULT_WANT = 2  # chunks a job holds at once before any worker measured it
+MAX_WANT = 256
+EWMA = 0.1  # weight of each answer in the mean latency
+BUSY_CPU = 0.9  # the loop thread's CPU share over which the process counts as saturated
+CPU_WINDOW = 0.25
+
+
+class Lanes(Protocol):
+    """What a flow resizes: the lanes of one chunk run (``countermand.engine``)."""
+
+    @property
+    def lanes(self) -> int: ...
+
+    def resize(self, lanes: int) -> int:
+        """Grow (within the process's ``Load``) or shrink; the lanes it has now."""
+        ...
+
+
+class Load:
+    """The process's budget of lanes across all its chunk runs, and whether its event loop is
+    saturated (the loop thread's CPU time over wall time)."""
+
+    def __init__(self, ceiling: int) -> None:
+        self.ceiling = ceiling
+        self.lanes = 0
+        self.busy = False
+        self._cpu = time.thread_time()
+        self._wall = time.monotonic()
+
+    def grant(self, more: int) -> int:
+        """How many of ``more`` new lanes fit under the ceiling (they are counted as taken)."""
+        granted = max(0, min(more, self.ceiling - self.lanes))
+        self.lanes += granted
+        return granted
+
+    def give_back(self, lanes: int = 1) -> None:
+        self.lanes -= lanes
+
+    def sample(self) -> None:
+        """Called from the loop thread: update ``busy`` once per ``CPU_WINDOW``."""
+        wall = time.monotonic()
+        if wall - self._wall < CPU_WINDOW:
+            return
+        cpu = time.thread_time()
+        self.busy = (cpu - self._cpu) / (wall - self._wall) >= BUSY_CPU
+        self._cpu, self._wall = cpu, wall
+
+
+class Flow:
+    """One job's requests in this process: the latency they see, and the lanes and chunks the
+    job's rate calls for."""
+
+    def __init__(
+        self,
+        store: Store,
+        load: Load,
+        job_id: str,
+        pacer: Pacer,
+        chunk_size: int,
+        start_lanes: int,
+    ) -> None:
+        self.store = store
+        self.load = load
+        self.job_id = job_id
+        self.pacer = pacer
+        self.chunk_size = chunk_size
+        self.start_lanes = start_lanes
+        self.runs: set[Lanes] = set()
+        self.in_flight = 0
+        self.mean: float | None = None  # seconds
+        self._out_since = 0.0  # monotonic: since when requests are out without an answer
+        self.held = 1  # chunks the job holds across all processes
+        self.want = DEFAULT_WANT
+        self.limited_rate: float | None = None  # the rate the ceiling allows, when it binds
+        self._task: asyncio.Task[None] | None = None
+
+    # --- the call path reports each request (``countermand.calls``) -------------------------
+
+    def sent(self) -> None:
+        if self.in_flight == 0:
+            self._out_since = time.monotonic()
+        self.in_flight += 1
+
+    def answered(self, seconds: float) -> None:
+        self.in_flight -= 1
+        self._out_since = time.monotonic()
+        mean = self.mean
+        self.mean = seconds if mean is None else mean + EWMA * (seconds - mean)
+
+    # --- sizing --------------------------------------------------------------------------------
+
+    def latency(self) -> float | None:
+        """The mean answer time, or more while requests are out and nothing came back."""
+        waited = time.monotonic() - self._out_since if self.in_flight else 0.0
+        if self.mean is None:
+            return waited or None
+        return max(self.mean, waited)
+
+    def rate(self) -> float:
+        """The requests/s the job may use now: its share, or its own rate before any answer."""
+        return self.pacer.share or min(self.pacer.rate, self.pacer.limit)
+
+    def needed(self) -> float | None:
+        """Requests the job should have in flight across all processes."""
+        latency = self.latency()
+        return None if latency is None else self.rate() * latency * HEADROOM
+
+    def lanes_per_run(self) -> int:
+        needed = self.needed()
+        if needed is None:
+            return self.start_lanes
+        return max(MIN_LANES, math.ceil(needed / max(self.held, 1)) + 1)
+
+    def tune(self) -> None:
+        """Resize every run of the job in this process (grown within the process's ``Load``)."""
+        self.load.sample()
+        target = min(self.lanes_per_run(), self.chunk_size)
+        wanted = got = 0
+        short = False
+        for run in list(self.runs):
+            now = run.lanes
+            goal = min(target, max(math.ceil(now * GROWTH), MIN_LANES))
+            if goal > now and self.load.busy:
+                goal = now
+            has = run.resize(goal)
+            short = short or has < goal
+            wanted += target
+            got += has
+        self.limited_rate = self.rate() * got / wanted if short and wanted else None
+        if (needed := self.needed()) is not None:
+            chunks = math.ceil(needed / max(self.chunk_size / 2, 1)) + 1
+            self.want = min(MAX_WANT, max(DEFAULT_WANT, chunks))
+
+    async def _tune_forever(self) -> None:
+        last_want = 0.0
+        while True:
+            await asyncio.sleep(TUNE_INTERVAL)
+            self.tune()
+            if time.monotonic() - last_want >= WANT_INTERVAL:
+                last_want = time.monotonic()
+                try:
+                    held = await self.store.want(self.job_id, self.want, self.limited_rate)
+                except Exception as exc:  # Redis away: keep the lanes as they are
+                    log.debug("job %s: want not exchanged: %s", self.job_id, exc)
+                    continue
+                if held is not None:
+                    self.held = max(held, len(self.runs), 1)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._tune_forever(), name=f"flow-{self.job_id}")
+
+    def halt(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+class Flows:
+    """The process's flows, one per job it runs, and its ``Load``."""
+
+    def __init__(self, store: Store, ceiling: int, start_lanes: int) -> None:
+        self.store = store
+        self.load = Load(ceiling)
+        self.start_lanes = start_lanes
+        self._flows: dict[str, Flow] = {}
+
+    def of(self, job_id: str, pacer: Pacer, chunk_size: int) -> Flow:
+        flow = self._flows.get(job_id)
+        if flow is None:
+            flow = Flow(self.store, self.load, job_id, pacer, chunk_size, self.start_lanes)
+            self._flows[job_id] = flow
+        return flow
+
+    @contextlib.contextmanager
+    def joined(self, flow: Flow, run: Lanes) -> Iterator[None]:
+        """``run`` is sized by ``flow`` while the block runs."""
+        flow.runs.add(run)
+        flow.start()
+        try:
+            yield
+        finally:
+            flow.runs.discard(run)
+            if not flow.runs and self._flows.get(flow.job_id) is flow:
+                del self._flows[flow.job_id]
+                flow.halt()
+
+    async def close(self) -> None:
+        for flow in list(self._flows.values()):
+            await flow.stop()
+        self._flows.clear()
