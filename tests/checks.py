@@ -50,6 +50,16 @@ def job_done(env: dict[str, str], job_id: str) -> int:
         client.close()
 
 
+def lease_pids(env: dict[str, str], job_id: str) -> set[int]:
+    """The process ids holding a lease on one of the job's chunks (an owner token is
+    ``host:pid:runner-token:lease-token``, ``countermand.runner``)."""
+    client = redis.Redis.from_url(env["COUNTERMAND_REDIS_URL"], decode_responses=True)
+    try:
+        return {int(owner.split(":")[-3]) for owner in client.hvals(keys.owners(job_id))}
+    finally:
+        client.close()
+
+
 def wait_settled(env: dict[str, str], job_id: str, deadline: float = 90) -> dict[str, Any]:
     def settled() -> dict[str, Any] | None:
         info: dict[str, Any] = cli_json(env, "status", job_id, "--json")

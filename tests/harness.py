@@ -82,10 +82,9 @@ class WorkerProcess:
         except psutil.NoSuchProcess:
             return []
 
-    def kill_one_pool_process(self) -> int:
-        pid = self.pool_pids()[0]
+    def kill_pool_process(self, pid: int) -> None:
+        assert pid in self.pool_pids(), f"{pid} is not a pool process of {self.name}"
         os.kill(pid, signal.SIGKILL)
-        return pid
 
     def kill_all(self) -> None:
         pids = [*self.pool_pids(), self.proc.pid]

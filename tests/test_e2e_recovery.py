@@ -16,6 +16,7 @@ from tests.checks import (
     assert_books_exact,
     assert_matches_truth,
     job_done,
+    lease_pids,
     report,
     wait_settled,
     write_input,
@@ -58,15 +59,24 @@ def run_and_kill(
     env: dict[str, str],
     sim: SimulatorProcess,
     folder: Path,
-    kill: Callable[[], None],
+    victim: WorkerProcess,
+    kill: Callable[[list[int]], None],
 ) -> tuple[str, float]:
-    """Start a job that runs for a few seconds, kill something once it is under way, and check
-    it completes exactly once. Returns the job id and when the kill happened."""
+    """Start a job that runs for a few seconds, kill processes of ``victim`` once it is under
+    way and one of them holds a chunk (``kill`` gets the pool pids holding one: else there is
+    nothing to recover), and check it completes exactly once. Returns the job id and when the
+    kill happened."""
     sc = apple(f"org-{secrets.token_hex(4)}", pending=260, done=30, missing=10)
     sim.client.add_commands(sc.provider, sc.records)
     job_id = start_job(env, folder, sc, rate=60)
     wait_for(lambda: job_done(env, job_id) >= 60, 60, "the job to be under way")
-    kill()
+    holding = wait_for(
+        lambda: sorted(lease_pids(env, job_id) & set(victim.pool_pids())),
+        60,
+        "a process of the victim to hold a chunk",
+        every=0.02,
+    )
+    kill(holding)
     killed_at = time.monotonic()
     check_recovered(env, sim, sc, job_id)
     return job_id, killed_at
@@ -82,7 +92,9 @@ def test_pool_process_killed_mid_job(
 ) -> None:
     env = e2e_env(redis_url, sim.url, credentials_file, db=3)
     workers.append(WorkerProcess(e2e_dir, env, CONCURRENCY))
-    run_and_kill(env, sim, tmp_path, lambda: workers[0].kill_one_pool_process() and None)
+    run_and_kill(
+        env, sim, tmp_path, workers[0], lambda holding: workers[0].kill_pool_process(holding[0])
+    )
     assert "(owner gone), ready again" in workers[0].log_path.read_text()
 
 
@@ -97,6 +109,6 @@ def test_every_process_of_one_worker_killed(
     env = e2e_env(redis_url, sim.url, credentials_file, db=4)
     workers.append(WorkerProcess(e2e_dir, env, CONCURRENCY))
     workers.append(WorkerProcess(e2e_dir, env, CONCURRENCY))
-    _job, killed_at = run_and_kill(env, sim, tmp_path, workers[0].kill_all)
+    _job, killed_at = run_and_kill(env, sim, tmp_path, workers[0], lambda _: workers[0].kill_all())
     assert time.monotonic() - killed_at < 120
     assert "(owner gone), ready again" in workers[1].log_path.read_text()
