@@ -147,8 +147,9 @@ class Stack:
 
 
 @contextlib.contextmanager
-def stack(workers: int, **settings: str) -> Iterator[Stack]:
-    """Start the stack with ``COUNTERMAND_<NAME>`` settings; stop it all on exit."""
+def stack(workers: int, sim_options: tuple[str, ...] = (), **settings: str) -> Iterator[Stack]:
+    """Start the stack with ``COUNTERMAND_<NAME>`` settings (and the simulator with
+    ``sim_options``); stop it all on exit."""
     folder = Path(tempfile.mkdtemp(prefix="countermand-bench-"))
     port = free_port()
     sim_url = f"http://127.0.0.1:{port}"
@@ -157,7 +158,7 @@ def stack(workers: int, **settings: str) -> Iterator[Stack]:
         env.update(COUNTERMAND_REDIS_URL=redis_url, COUNTERMAND_APPLIVERY_URL=sim_url,
                    COUNTERMAND_APPLIVERY_TOKEN=TOKEN)  # fmt: skip
         env.update({f"COUNTERMAND_{k.upper()}": v for k, v in settings.items()})
-        sim_proc = subprocess.Popen([*PYTHON, "simulator", "--port", str(port)],
+        sim_proc = subprocess.Popen([*PYTHON, "simulator", "--port", str(port), *sim_options],
                                     stdout=(folder / "simulator.log").open("wb"),
                                     stderr=subprocess.STDOUT, env=env)  # fmt: skip
         worker_log = folder / "worker.log"

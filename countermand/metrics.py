@@ -257,7 +257,7 @@ class SnapshotCollector(Collector):
         )
         yield GaugeMetricFamily(
             "countermand_broker_messages",
-            "Chunk messages waiting in the Celery queue (every priority).",
+            "Task messages waiting in the Celery queue (every priority; chunks never are).",
             value=self.snapshot.broker_messages,
         )
         yield from self._tenants()

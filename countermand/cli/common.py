@@ -95,6 +95,13 @@ RateOpt = Annotated[float | None, typer.Option(help="requests/s for this job")]
 NameOpt = Annotated[str | None, typer.Option(help="a label for the job")]
 WaitOpt = Annotated[bool, typer.Option("--wait", help="follow the job until it settles")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the status object")]
+NotifyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--notify",
+        help="webhook URL for completed, paused, aborted (default COUNTERMAND_WEBHOOK_URL)",
+    ),
+]
 PriorityOpt = Annotated[
     Priority,
     typer.Option(

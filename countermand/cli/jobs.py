@@ -17,6 +17,7 @@ from countermand.cli.common import (
     FileArg,
     JsonOpt,
     NameOpt,
+    NotifyOpt,
     OrgOpt,
     PriorityOpt,
     ProviderArg,
@@ -64,6 +65,7 @@ def submit(
         bool, typer.Option("--verify", help="read canceled commands back after a short delay")
     ] = False,
     priority: PriorityOpt = Priority.NORMAL,
+    notify: NotifyOpt = None,
 ) -> None:
     """Queue a cancel job: prints the job id (or, with --json, the status object)."""
     start_job(
@@ -82,6 +84,7 @@ def submit(
             abort_min=abort_min,
             verify=verify,
             priority=priority,
+            notify=notify,
         ),
     )
 
@@ -98,6 +101,7 @@ def poll(
     wait: WaitOpt = False,
     as_json: JsonOpt = False,
     priority: PriorityOpt = Priority.NORMAL,
+    notify: NotifyOpt = None,
 ) -> None:
     """Queue a poll job: reads each command's current state, changes nothing."""
     start_job(
@@ -106,7 +110,7 @@ def poll(
         wait,
         as_json,
         lambda spec: jobs.SubmitRequest(
-            spec, org, rate=rate, name=name, kind=JobKind.POLL, priority=priority
+            spec, org, rate=rate, name=name, kind=JobKind.POLL, priority=priority, notify=notify
         ),
     )
 

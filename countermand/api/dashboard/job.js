@@ -129,6 +129,9 @@ export function jobPage(view, ctx, jobId) {
       fact("provider", job.provider),
       fact("org", job.org),
       fact("rate", rate(job.rate)),
+      fact("priority", job.priority),
+      fact("share granted now", job.share == null ? "not asking" : rate(job.share)),
+      fact("limited by", limitedBy(job)),
       fact("tenant's effective rate", rate(job.limiter?.effective_rate)),
       fact("created", when(job.created_at)),
       fact("finished", when(job.finished_at)),
@@ -253,4 +256,16 @@ export function jobPage(view, ctx, jobId) {
     stop();
     clearInterval(tenantTimer);
   };
+}
+
+// What holds a running job below its --rate, in words (the status object's limited_by).
+function limitedBy(job) {
+  switch (job.limited_by) {
+    case "job_rate": return "its own rate";
+    case "tenant_share": return "its share of the tenant's rate";
+    case "hold": return "the tenant's 429 hold";
+    case "in_flight_ceiling":
+      return `the in-flight ceiling: ${rate(job.allowed_rate)} at the vendor's latency`;
+    default: return "nothing now";
+  }
 }

@@ -34,6 +34,10 @@ export function submitPage(view, ctx) {
   const org = input("org", { required: true, autocomplete: "off", placeholder: "acme-corp" });
   const name = input("name", { maxlength: 200, placeholder: "optional" });
   const speed = input("rate", { type: "number", min: "0.1", step: "any", placeholder: "default" });
+  const priority = h("select", { name: "priority", testid: "submit-priority" },
+    h("option", { value: "normal" }, "normal"),
+    h("option", { value: "urgent" }, "urgent: all of the tenant's rate but 5%"),
+    h("option", { value: "bulk" }, "bulk: a fifth of what normal jobs leave"));
   const verify = input("verify", { type: "checkbox" });
   const dryOnly = input("dry-run", { type: "checkbox" });
   const go = h("button", { type: "submit", testid: "submit-check" });
@@ -45,14 +49,14 @@ export function submitPage(view, ctx) {
   view.append(h("form", { class: "card form", testid: "submit-form", onsubmit: check },
     field("Input file", file, "CSV with a header row, or JSON Lines (.jsonl, .ndjson)"),
     field("Kind", kind), field("Provider", provider), field("Org", org), field("Name", name),
-    field("Rate (requests/s)", speed),
+    field("Rate (requests/s)", speed), field("Priority", priority),
     h("label", { class: "check" }, verify, "verify: read canceled targets back"),
     h("label", { class: "check" }, dryOnly, "dry run only: validate, send nothing"),
     h("div", {}, go), error), preview);
 
   function params() {
     return { provider: provider.value, org: org.value.trim(), name: name.value.trim(),
-      rate: speed.value };
+      rate: speed.value, priority: priority.value };
   }
 
   function changeKind() {
