@@ -186,6 +186,7 @@ def main() -> None:
     args = parser.parse_args()
     extra = {name: str(getattr(args, name)) for name in ("chunk_size", "batch_size")
              if getattr(args, name)}  # fmt: skip
+    extra.update(s.split("=", 1) for s in os.environ.get("BENCH_SETTINGS", "").split() if s)
     with stack(args.workers, tenant_rate="100000", concurrency=str(args.in_flight), **extra) as st:
         sim, env, folder, redis_url = st.sim, st.env, st.folder, st.redis_url
         job_records = commands(args.targets)

@@ -8,15 +8,33 @@ latency on every request (``countermand.calls`` reports each send and answer) an
 
 * sizes the lanes of each of the job's chunk runs in this process at
   ``share x latency x HEADROOM / chunks the job holds`` (all processes together keep the job's
-  share in flight), growing at most ``GROWTH``-fold per interval, and never growing while this
-  process's event loop is saturated (more requests in flight then add latency, not rate);
+  share in flight), and never grows them while this process's event loop is saturated (more
+  requests in flight then add latency, not rate);
 * tells Redis how many chunks the job should hold at once, ``want``: enough that each holds at
   most half a chunk in flight, plus one, so a chunk finishing never leaves the job short
   (``lua/want.lua``; the runners claim more when it grows).
 
 Latency is an exponentially weighted mean of the answers' times, and never less than the time
 since the last answer while requests are out: at the first requests, before any answer, in
-flight grows with the time waited, so a job starts at its rate whatever the latency.
+flight grows with the time waited (at most ``GROWTH``-fold per interval), so a job starts at
+its rate whatever the latency.
+
+**Growth must pay.** Little's law holds for a vendor whose latency does not depend on us. A
+vendor (or a simulator) that is saturated answers later the more we send: latency grows with
+the requests in flight, which would grow the lanes, which would grow the latency, up to the
+ceiling, with no more rate (seen in ``bench/core.py``: 0.33 of the bare loop's rate with 1,500
+requests in flight, 0.60 with 64). So, once answers come, lanes grow only at the end of a
+*round* (``ROUND_MIN`` seconds or the latency, whichever is longer, and ``ROUND_ANSWERS``
+answers or as many as there were lanes), straight to what Little's law asks; and at each
+round's end the flow compares what this process delivered for the job (answers per second)
+with the lanes it had, and keeps the best round. When the lanes grew to ``PLATEAU_LANES`` x
+those of the best round and the rate did not grow by ``PAYS``, while still short of this
+process's part of the job's rate, more lanes bought nothing: they are capped at
+``CAP_MARGIN`` x those of the best round for ``CAP_SECONDS``; then growth is tried again (a
+vendor that got slower is followed, since its rate grows with the lanes; a saturated one is
+capped again at the same lanes, since the best round is kept). A round in which the lanes
+shrank is not judged: requests draining from the wire make its rate look better than its
+lanes can give.
 
 The process's ``Load`` caps the lanes of all its chunk runs at ``in_flight_ceiling``
 (COUNTERMAND_IN_FLIGHT_CEILING). When the ceiling binds, the job's status says
@@ -30,7 +48,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -49,6 +67,14 @@ MAX_WANT = 256
 EWMA = 0.1  # weight of each answer in the mean latency
 BUSY_CPU = 0.9  # the loop thread's CPU share over which the process counts as saturated
 CPU_WINDOW = 0.25
+ROUND_MIN = 0.1  # seconds: a round of "growth must pay" (or twice the latency)
+ROUND_ANSWERS = 50  # a round lasts until it has this many answers (one rate is a mean)
+PAYS = 1.1  # a round's rate over the best one's that counts as more
+PLATEAU_LANES = 1.5  # lanes over the best round's past which no gain caps them
+CAP_MARGIN = 1.25
+CAP_SECONDS = 10.0
+FLOW_IDLE = 60.0  # seconds a job's flow is kept in a process with no chunk run of it
+SHORT = 0.9  # a rate under this fraction of the process's part of the job's rate is short
 
 
 class Lanes(Protocol):
@@ -104,7 +130,9 @@ class Flow:
         pacer: Pacer,
         chunk_size: int,
         start_lanes: int,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.clock = clock
         self.store = store
         self.load = load
         self.job_id = job_id
@@ -118,18 +146,26 @@ class Flow:
         self.held = 1  # chunks the job holds across all processes
         self.want = DEFAULT_WANT
         self.limited_rate: float | None = None  # the rate the ceiling allows, when it binds
+        self.idle_since = clock()
+        self.answers = 0  # answers this process had for the job
+        # the round: since when, answers then, lanes then, most lanes since
+        self._round = (clock(), 0, 0, 0)
+        self._best = (0.0, 0)  # the best round: its rate and its lanes
+        self.cap: int | None = None  # lanes (per process) past which growth did not pay
+        self._cap_until = 0.0
         self._task: asyncio.Task[None] | None = None
 
     # --- the call path reports each request (``countermand.calls``) -------------------------
 
     def sent(self) -> None:
         if self.in_flight == 0:
-            self._out_since = time.monotonic()
+            self._out_since = self.clock()
         self.in_flight += 1
 
     def answered(self, seconds: float) -> None:
         self.in_flight -= 1
-        self._out_since = time.monotonic()
+        self.answers += 1
+        self._out_since = self.clock()
         mean = self.mean
         self.mean = seconds if mean is None else mean + EWMA * (seconds - mean)
 
@@ -137,7 +173,7 @@ class Flow:
 
     def latency(self) -> float | None:
         """The mean answer time, or more while requests are out and nothing came back."""
-        waited = time.monotonic() - self._out_since if self.in_flight else 0.0
+        waited = self.clock() - self._out_since if self.in_flight else 0.0
         if self.mean is None:
             return waited or None
         return max(self.mean, waited)
@@ -155,18 +191,63 @@ class Flow:
         needed = self.needed()
         if needed is None:
             return self.start_lanes
-        return max(MIN_LANES, math.ceil(needed / max(self.held, 1)) + 1)
+        lanes = max(MIN_LANES, math.ceil(needed / max(self.held, 1)) + 1)
+        if self.cap is not None:
+            lanes = min(lanes, max(MIN_LANES, self.cap // max(len(self.runs), 1)))
+        return lanes
+
+    def lanes_here(self) -> int:
+        return sum(run.lanes for run in self.runs)
+
+    def judge_round(self) -> bool:
+        """At the end of each round: did the lanes added since the best round buy rate? A round
+        in which the lanes shrank is not judged (the requests draining from the wire make its
+        rate look better than its lanes can give)."""
+        now, lanes = self.clock(), self.lanes_here()
+        started, answers_then, first, most = self._round
+        if lanes < first:
+            self._round = (now, self.answers, lanes, lanes)
+            return True
+        most = max(most, lanes)
+        if now - started < max(ROUND_MIN, self.mean or 0.0) or self.answers - answers_then < min(
+            ROUND_ANSWERS, max(first, 1)
+        ):
+            self._round = (started, answers_then, first, most)
+            return False
+        self._round = (now, self.answers, lanes, lanes)
+        if self.cap is not None and now >= self._cap_until:
+            self.cap = None  # try growing again; the best round is kept
+        delivered = (self.answers - answers_then) / (now - started)
+        best_rate, best_lanes = self._best
+        if delivered >= best_rate * PAYS or not best_lanes:
+            self._best = (delivered, most)
+            return True
+        part = self.rate() * len(self.runs) / max(self.held, len(self.runs), 1)
+        if most >= best_lanes * PLATEAU_LANES and delivered < part * SHORT:
+            cap = max(MIN_LANES, math.ceil(best_lanes * CAP_MARGIN))
+            if cap != self.cap:
+                log.info(
+                    "job %s: %d lanes gave %.0f/s, %d gave %.0f/s: capped at %d for %.0fs",
+                    self.job_id, most, delivered, best_lanes, best_rate, cap, CAP_SECONDS,
+                )  # fmt: skip
+            self.cap, self._cap_until = cap, now + CAP_SECONDS
+        return True
 
     def tune(self) -> None:
         """Resize every run of the job in this process (grown within the process's ``Load``)."""
         self.load.sample()
+        # Lanes grow at the end of a round (to what the round measured), or before the first
+        # answer (with the time waited, at most GROWTH-fold per interval); they shrink any time.
+        may_grow = self.judge_round() or self.mean is None
         target = min(self.lanes_per_run(), self.chunk_size)
         wanted = got = 0
         short = False
         for run in list(self.runs):
             now = run.lanes
-            goal = min(target, max(math.ceil(now * GROWTH), MIN_LANES))
-            if goal > now and self.load.busy:
+            goal = target
+            if self.mean is None:
+                goal = min(target, max(math.ceil(now * GROWTH), MIN_LANES))
+            if goal > now and (self.load.busy or not may_grow):
                 goal = now
             has = run.resize(goal)
             short = short or has < goal
@@ -175,15 +256,17 @@ class Flow:
         self.limited_rate = self.rate() * got / wanted if short and wanted else None
         if (needed := self.needed()) is not None:
             chunks = math.ceil(needed / max(self.chunk_size / 2, 1)) + 1
-            self.want = min(MAX_WANT, max(DEFAULT_WANT, chunks))
+            want = min(MAX_WANT, max(DEFAULT_WANT, chunks))
+            # capped, more chunks would not be given more lanes: the job does not want more
+            self.want = min(want, self.want) if self.cap is not None else want
 
     async def _tune_forever(self) -> None:
         last_want = 0.0
         while True:
             await asyncio.sleep(TUNE_INTERVAL)
             self.tune()
-            if time.monotonic() - last_want >= WANT_INTERVAL:
-                last_want = time.monotonic()
+            if self.clock() - last_want >= WANT_INTERVAL:
+                last_want = self.clock()
                 try:
                     held = await self.store.want(self.job_id, self.want, self.limited_rate)
                 except Exception as exc:  # Redis away: keep the lanes as they are
@@ -219,10 +302,18 @@ class Flows:
         self._flows: dict[str, Flow] = {}
 
     def of(self, job_id: str, pacer: Pacer, chunk_size: int) -> Flow:
+        """The job's flow: kept while the job has no chunk run here for up to ``FLOW_IDLE``
+        seconds, so that what it learned (latency, the best round, a cap) carries over from
+        one chunk to the next."""
+        now = time.monotonic()
+        for other_id, other in list(self._flows.items()):
+            if not other.runs and now - other.idle_since > FLOW_IDLE:
+                del self._flows[other_id]
         flow = self._flows.get(job_id)
         if flow is None:
             flow = Flow(self.store, self.load, job_id, pacer, chunk_size, self.start_lanes)
             self._flows[job_id] = flow
+        flow.pacer = pacer
         return flow
 
     @contextlib.contextmanager
@@ -234,8 +325,8 @@ class Flows:
             yield
         finally:
             flow.runs.discard(run)
-            if not flow.runs and self._flows.get(flow.job_id) is flow:
-                del self._flows[flow.job_id]
+            if not flow.runs:
+                flow.idle_since = time.monotonic()
                 flow.halt()
 
     async def close(self) -> None:
