@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
@@ -30,6 +31,7 @@ from countermand.settings import get_settings
 from countermand.webhooks import deliver_forever
 
 T = TypeVar("T")
+log = logging.getLogger("countermand.worker")
 
 
 class EventLoopThread:
@@ -87,11 +89,22 @@ def stop() -> None:
     thread, runtime = _Process.thread, _Process.runtime
     if thread is None or runtime is None:
         return
+    runner = _Process.runner
+    if runner is not None:
+        # A redeploy is not a crash: stop starting requests, record those on the wire and
+        # hand the chunks back, ready at once for the other processes (``Runner.drain``).
+        timeout = runtime.settings.drain_timeout
+        try:
+            if not thread.run(runner.drain(timeout)):
+                log.warning("requests still in flight after %.0fs; their chunks are left to "
+                            "the reclaimer", timeout)  # fmt: skip
+        except Exception as exc:  # Redis away: the leases expire, the reclaimer takes over
+            log.warning("could not hand chunks back: %s", exc)
     if _Process.background is not None:
         _Process.background.cancel()
-    if _Process.runner is not None:
+    if runner is not None:
         with contextlib.suppress(Exception):
-            thread.run(_Process.runner.close())
+            thread.run(runner.close())
     with contextlib.suppress(Exception):
         thread.run(runtime.close())
     thread.stop()

@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     # --- chunk ownership and retention --------------------------------------------------
     lease_ttl: float = Field(30.0, ge=0.5, le=600)
     reclaim_interval: float = Field(10.0, ge=0.1, le=600)
+    # SIGTERM: seconds a pool process waits for its requests in flight to be answered and
+    # recorded before it hands its chunks back (keep it under the stop grace period, 60 s in
+    # docker-compose.yml)
+    drain_timeout: float = Field(20.0, ge=0, le=600)
     visibility_timeout: int = Field(3_600, ge=10)
     retention_days: float = Field(30.0, gt=0, le=3_650)
 
