@@ -8,13 +8,19 @@ production values documented in the README.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from typing import Annotated, Any, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from redis.connection import SSLConnection, parse_url
+
+SENTINELS_VAR = "COUNTERMAND_REDIS_SENTINELS"
+MASTER_VAR = "COUNTERMAND_REDIS_MASTER"
+Address = tuple[str, int]
 
 
 class Settings(BaseSettings):
@@ -24,6 +30,13 @@ class Settings(BaseSettings):
 
     # --- where things are -------------------------------------------------------------
     redis_url: str = "redis://localhost:6379/0"
+    # Sentinel: both set, or neither. The URL then gives only database, password and TLS.
+    redis_sentinels: Annotated[tuple[Address, ...], NoDecode] = Field(
+        (), description="host:port,host:port of the Redis Sentinels that find the master"
+    )
+    redis_master: str | None = Field(
+        None, validate_default=True, description="the master's name the sentinels monitor"
+    )
     applivery_url: str = "https://api.applivery.io"
     applivery_token: SecretStr | None = None
     enos_url: str | None = None
@@ -119,6 +132,30 @@ class Settings(BaseSettings):
     def _no_trailing_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
 
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _sentinel_list(cls, value: object) -> object:
+        return parse_sentinels(value) if isinstance(value, str) else value
+
+    @field_validator("redis_master")
+    @classmethod
+    def _sentinel_pair(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # A field validator, not a model one: a model's error would print every input, secrets
+        # included. Runs on the default too (validate_default), after the two fields above.
+        if value is not None and (not value or any(c.isspace() for c in value)):
+            raise ValueError(f"{MASTER_VAR}: expected the master's name, got {value!r}")
+        if "redis_sentinels" not in info.data:
+            return value  # refused above
+        if bool(info.data["redis_sentinels"]) != bool(value):
+            raise ValueError(f"{SENTINELS_VAR} and {MASTER_VAR} go together: set both or neither")
+        scheme = urlsplit(str(info.data.get("redis_url", ""))).scheme
+        if value and scheme not in ("redis", "rediss"):
+            raise ValueError(
+                f"with {SENTINELS_VAR}, COUNTERMAND_REDIS_URL must be redis:// or rediss:// "
+                f"(it gives the database, password and TLS), got {scheme}://"
+            )
+        return value
+
     @field_validator("tenant_rates")
     @classmethod
     def _positive_rates(cls, value: dict[str, float]) -> dict[str, float]:
@@ -126,6 +163,12 @@ class Settings(BaseSettings):
             if rate <= 0:
                 raise ValueError(f"tenant_rates[{key!r}] must be > 0, got {rate}")
         return value
+
+    @property
+    def redis(self) -> RedisTarget:
+        """Where Redis is, for the client factory (``countermand.store.base``), Celery and
+        RedBeat (``worker.app``)."""
+        return RedisTarget(self.redis_url, self.redis_sentinels, self.redis_master)
 
     @property
     def retention_seconds(self) -> int:
@@ -136,6 +179,124 @@ class Settings(BaseSettings):
         return self.tenant_rates.get(
             f"{vendor}:{org}", self.tenant_rates.get(vendor, self.tenant_rate)
         )
+
+
+def parse_sentinels(text: str) -> tuple[Address, ...]:
+    """``host:port,host:port`` (``[v6]:port`` too) as addresses; ValueError naming the variable
+    and the entry at fault."""
+    found: list[Address] = []
+    for entry in (part.strip() for part in text.split(",")) if text.strip() else ():
+        host, sep, port = entry.rpartition(":")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        bad_host = not host or any(c.isspace() or c in "/@[]," for c in host)
+        if not sep or bad_host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(
+                f"{SENTINELS_VAR}: {entry!r} is not host:port with a port 1-65535 "
+                "(expected e.g. sentinel-1:26379,sentinel-2:26379)"
+            )
+        found.append((host, int(port)))
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """Where Redis is: ``url`` alone, or the master ``master`` found through ``sentinels``, with
+    the database, user, password and TLS options that ``url`` gives (read by redis-py's own
+    ``parse_url``, as a plain URL is). Translated here for redis-py, Celery (kombu's Sentinel
+    transport) and RedBeat, which each spell Sentinel differently."""
+
+    url: str
+    sentinels: tuple[Address, ...] = ()
+    master: str | None = None
+
+    @property
+    def where(self) -> str:
+        """For messages and logs: no password."""
+        if not self.sentinels:
+            return redacted_url(self.url)
+        hosts = ",".join(_host_port(h, p) for h, p in self.sentinels)
+        return f"master {self.master!r} via sentinels {hosts} (db {self.db})"
+
+    def server_options(self) -> dict[str, Any]:
+        """The URL's options beside host and port: ``db``, ``username``, ``password``, its
+        query options, and ``ssl=True`` (and the ``ssl_*`` options) for ``rediss://``."""
+        options: dict[str, Any] = parse_url(self.url)  # type: ignore[no-untyped-call]
+        for name in ("host", "port", "path"):
+            options.pop(name, None)
+        if options.pop("connection_class", None) is SSLConnection:
+            options["ssl"] = True
+        return options
+
+    @property
+    def db(self) -> int:
+        return int(self.server_options().get("db", 0))
+
+    def tls_options(self) -> dict[str, Any] | None:
+        """``ssl_*`` options of a ``rediss://`` URL (certificates required unless it says
+        otherwise, redis-py's default); None for ``redis://``."""
+        options = self.server_options()
+        if not options.get("ssl"):
+            return None
+        tls = {k: v for k, v in options.items() if k.startswith("ssl_")}
+        tls.setdefault("ssl_cert_reqs", "required")
+        return tls
+
+    def sentinel_options(self) -> dict[str, Any]:
+        """How the sentinels themselves are asked: no password (a sentinel ``requirepass`` is
+        not supported), TLS when the URL is ``rediss://``."""
+        tls = self.tls_options()
+        return {} if tls is None else {"ssl": True, **tls}
+
+    def celery_broker(self) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+        """Celery's ``broker_url``, the Sentinel part of ``broker_transport_options`` and
+        ``broker_use_ssl``. kombu: ``sentinel://[user:password@]host:port/db`` joined by ``;``
+        (credentials and database from the first), ``master_name`` and ``sentinel_kwargs`` in
+        the transport options, TLS from ``broker_use_ssl``."""
+        if not self.sentinels:
+            return self.url, {}, None
+        options = self.server_options()
+        auth = ""
+        if options.get("username") or options.get("password"):
+            user = quote(options.get("username") or "", safe="")
+            auth = f"{user}:{quote(options.get('password') or '', safe='')}@"
+        url = ";".join(f"sentinel://{auth}{_host_port(h, p)}/{self.db}" for h, p in self.sentinels)
+        transport: dict[str, Any] = {"master_name": self.master}
+        if sentinel := self.sentinel_options():
+            transport["sentinel_kwargs"] = sentinel
+        return url, transport, self.tls_options()
+
+    def redbeat(self) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+        """RedBeat's ``redbeat_redis_url``, ``redbeat_redis_options`` and
+        ``redbeat_redis_use_ssl``. RedBeat: a ``redis-sentinel://`` URL (its host is ignored),
+        ``sentinels``, ``service_name`` (RedBeat's word for the master's name), ``db``,
+        ``username``, ``password`` and ``sentinel_kwargs`` in the options, TLS from
+        ``redbeat_redis_use_ssl``. ``retry_period``: RedBeat's own calls wait out a failover
+        (up to 2 minutes) instead of failing."""
+        if not self.sentinels:
+            return self.url, {}, None
+        options = self.server_options()
+        host, port = self.sentinels[0]
+        redbeat: dict[str, Any] = {
+            "sentinels": list(self.sentinels),
+            "service_name": self.master,
+            "db": self.db,
+            "password": options.get("password"),
+            "retry_period": FAILOVER_RETRY_SECONDS,
+        }
+        if options.get("username"):
+            redbeat["username"] = options["username"]
+        if sentinel := self.sentinel_options():
+            redbeat["sentinel_kwargs"] = sentinel
+        url = f"redis-sentinel://{_host_port(host, port)}/{self.db}"
+        return url, redbeat, self.tls_options()
+
+
+FAILOVER_RETRY_SECONDS = 120
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def redacted_url(url: str) -> str:

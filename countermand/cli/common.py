@@ -21,7 +21,7 @@ from rich.markup import escape
 from countermand.audit import Actor
 from countermand.errors import CountermandError, StoreUnavailable
 from countermand.models import JobInfo, Priority
-from countermand.settings import get_settings, redacted_url
+from countermand.settings import get_settings
 from countermand.simulator.cli import simulator
 from countermand.store import Store
 
@@ -54,10 +54,10 @@ def run_store(body: Callable[[Store], Awaitable[T]]) -> T:
     """Run one async operation against Redis; map errors to exit codes 2 and 3."""
     settings = get_settings()
 
-    where = redacted_url(settings.redis_url)
+    where = settings.redis.where
 
     async def main() -> T:
-        store = Store.connect(settings.redis_url)
+        store = Store.connect(settings.redis)
         try:
             await store.ping(where)
             return await body(store)

@@ -38,7 +38,7 @@ def beat(ctx: typer.Context) -> None:
     from worker.app import app as celery_app
 
     celery_app.conf.beat_schedule = beat_schedule(get_settings())
-    argv = ["beat", "--scheduler", "redbeat.RedBeatScheduler", *ctx.args]
+    argv = ["beat", "--scheduler", celery_app.conf.beat_scheduler, *ctx.args]
     celery_app.start(celery_argv(argv))
 
 

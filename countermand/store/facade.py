@@ -15,6 +15,7 @@ The per-chunk books of a worker are a ``Ledger`` made by ``ledger()``.
 
 from __future__ import annotations
 
+from countermand.settings import RedisTarget
 from countermand.store.access import AccessStore
 from countermand.store.audit import AuditStore
 from countermand.store.base import redis_client
@@ -28,8 +29,9 @@ from countermand.store.work import WorkStore
 
 class Store(JobsStore, TenantsStore, WorkStore, AccessStore, AuditStore, OutboxStore, StatsStore):
     @classmethod
-    def connect(cls, url: str) -> Store:
-        """A store over a new client of ``url`` (no I/O until the first command)."""
+    def connect(cls, url: RedisTarget | str) -> Store:
+        """A store over a new client of ``url`` (a URL, or ``settings.redis``: with Sentinel,
+        the master found through the sentinels); no I/O until the first command."""
         return cls(redis_client(url))
 
     def ledger(self, job_id: str, chunk: int, owner: str, expire_at_ms: int) -> Ledger:
