@@ -6,7 +6,8 @@ key. Checking one is a lookup by its id and a constant-time comparison of digest
 never logged. Roles: ``viewer`` reads (jobs, reports, tenants, policies, audit); ``operator``
 also submits and acts (pause, resume, abort, retry, purge, policy runs). A key limited to orgs
 sees and acts on those orgs' jobs only. The dashboard exchanges a key for a session (an HttpOnly,
-SameSite=Strict cookie) with its own CSRF token for the requests that change something.
+SameSite=Strict cookie) with its own CSRF token for the requests that change something. A
+session's id is a bearer credential too: Redis keeps only its digest, as for keys.
 """
 
 from __future__ import annotations
@@ -110,16 +111,21 @@ def principal_of(key_id: str, record: dict[str, object]) -> Principal:
 async def open_session(store: Store, principal: Principal, ttl_s: int) -> tuple[str, str]:
     """A dashboard session for ``principal``: (session id for the cookie, CSRF token)."""
     session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
-    await store.put_session(session_id, principal.key_id, csrf, ttl_s)
+    await store.put_session(_digest(session_id), principal.key_id, csrf, ttl_s)
     return session_id, csrf
 
 
 async def session_principal(store: Store, session_id: str) -> tuple[Principal, str] | None:
     """The principal and CSRF token of a live session whose key still exists."""
-    session = await store.session(session_id)
+    session = await store.session(_digest(session_id))
     if session is None:
         return None
     record = await store.api_key(session["key_id"])
     if record is None:  # the key was revoked: its sessions end with it
         return None
     return principal_of(session["key_id"], record), session["csrf"]
+
+
+async def close_session(store: Store, session_id: str) -> None:
+    """End a dashboard session (logout)."""
+    await store.delete_session(_digest(session_id))

@@ -35,7 +35,7 @@ from countermand.models import REMAINING, JobInfo
 from countermand.progress import SETTLED, counts_text
 from countermand.providers import get_spec
 from countermand.report import write_report
-from countermand.settings import get_settings
+from countermand.settings import get_settings, redacted_url
 from countermand.simulator import SimulatorClient
 from countermand.store import Store
 
@@ -48,7 +48,7 @@ ORGS = {"applivery-apple": "acme-corp", "applivery-android": "acme-corp", "enos"
 def redis_for_demo(console: Console) -> Iterator[str]:
     url = os.environ.get("COUNTERMAND_REDIS_URL")
     if url and answers(url):
-        console.print(f"Redis: using COUNTERMAND_REDIS_URL ({url.split('@')[-1]})")
+        console.print(f"Redis: using COUNTERMAND_REDIS_URL ({redacted_url(url)})")
         yield url
         return
     with private_redis() as private:

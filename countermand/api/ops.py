@@ -13,7 +13,13 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from countermand import audit, jobs
-from countermand.access import Principal, authenticate, open_session, session_principal
+from countermand.access import (
+    Principal,
+    authenticate,
+    close_session,
+    open_session,
+    session_principal,
+)
 from countermand.api.deps import COOKIE, Caller, Svc, actor_of, operator
 from countermand.api.problems import ApiProblem, documented
 from countermand.audit import AuditEntry
@@ -226,7 +232,7 @@ def _session_view(principal: Principal, csrf: str) -> SessionView:
 async def logout(request: Request, svc: Svc) -> Response:
     session_id = request.cookies.get(COOKIE)
     if session_id:
-        await svc.store.delete_session(session_id)
+        await close_session(svc.store, session_id)
     response = Response(status_code=204)
     response.delete_cookie(COOKIE, path="/")
     return response
