@@ -1,18 +1,20 @@
 """Core benchmark: Countermand's pipeline beside a bare aiohttp loop, on the same machine.
 
-    python bench/core.py [--targets 100000] [--workers 2] [--in-flight 32]
+    python bench/core.py [--targets 100000] [--runs 3] [--workers 2] [--in-flight 32]
+                         [--set NAME=VALUE ...]
 
-1. A private Redis and the simulator (no server-side limit) are started.
-2. Pipeline: a 100,000-target Applivery Apple job, submitted with the CLI, run by one
-   ``countermand worker`` with 2 pool processes (``--in-flight`` requests each), job and tenant
-   rates set far above what the machine can do, so the limiter runs but never binds.
-3. Bare loop: one process, plain aiohttp, the same total number of requests in flight
-   (workers x in-flight), the same number of cancels of other pending commands, half of them
-   before the pipeline and half after; its rate is the mean of the two halves.
+1. A private Redis and the simulator (no server-side limit) are started, and one
+   ``countermand worker`` with 2 pool processes (default settings: lanes start at
+   ``--in-flight`` and follow latency, ``countermand.flow``).
+2. Each run (``--runs``, alternating): the bare loop (one process, plain aiohttp on uvloop,
+   workers x in-flight requests in flight) cancels half as many other pending commands; the
+   pipeline runs a ``--targets`` Applivery Apple job submitted with the CLI, job and tenant
+   rates far above what the machine can do, so the limiter runs but never binds; the bare loop
+   runs the other half. The run's bare rate is the mean of its two halves.
 Throughput is measured from the simulator's own request log (first to last arrival), so both
-sides are timed by the same clock. Redis memory per target is ``used_memory`` after the job minus
-before it, over the number of targets. Prints the figures and the ratio; floors from the issue:
-ratio >= 0.6 and <= 256 bytes per target.
+sides are timed by the same clock; CPU from /proc. Redis memory per target is ``used_memory``
+after the job minus before it, over the number of targets. Prints each run, then the medians.
+Targets (issue 10): ratio >= 0.8 (floor 0.7), worker CPU per request <= 1.3 x the bare client's.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import aiohttp
 import redis
@@ -147,13 +150,18 @@ class Stack:
 
 
 @contextlib.contextmanager
-def stack(workers: int, sim_options: tuple[str, ...] = (), **settings: str) -> Iterator[Stack]:
+def stack(
+    workers: int,
+    sim_options: tuple[str, ...] = (),
+    redis_url: str | None = None,
+    **settings: str,
+) -> Iterator[Stack]:
     """Start the stack with ``COUNTERMAND_<NAME>`` settings (and the simulator with
-    ``sim_options``); stop it all on exit."""
+    ``sim_options``; over ``redis_url`` if given, else a private Redis); stop it all on exit."""
     folder = Path(tempfile.mkdtemp(prefix="countermand-bench-"))
     port = free_port()
     sim_url = f"http://127.0.0.1:{port}"
-    with private_redis() as redis_url:
+    with contextlib.nullcontext(redis_url) if redis_url else private_redis() as redis_url:
         env = {k: v for k, v in os.environ.items() if not k.startswith("COUNTERMAND_")}
         env.update(COUNTERMAND_REDIS_URL=redis_url, COUNTERMAND_APPLIVERY_URL=sim_url,
                    COUNTERMAND_APPLIVERY_TOKEN=TOKEN)  # fmt: skip
@@ -172,66 +180,97 @@ def stack(workers: int, sim_options: tuple[str, ...] = (), **settings: str) -> I
                 time.sleep(0.2)
             yield Stack(redis_url, sim, sim_proc.pid, worker.pid, env, folder)
         finally:
-            stop_process(worker, 60)  # type: ignore[arg-type]
-            stop_process(sim_proc, 30)  # type: ignore[arg-type]
+            stop_process(worker, 60)
+            stop_process(sim_proc, 30)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3, help="alternating runs; medians printed")
     parser.add_argument("--workers", type=int, default=2, help="worker pool processes")
     parser.add_argument("--in-flight", type=int, default=32, help="requests per process")
     parser.add_argument("--chunk-size", type=int, default=None, help="default: settings")
     parser.add_argument("--batch-size", type=int, default=None, help="default: settings")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE",
+        help="a worker setting (COUNTERMAND_NAME), e.g. in_flight_ceiling=64",
+    )  # fmt: skip
     args = parser.parse_args()
     extra = {name: str(getattr(args, name)) for name in ("chunk_size", "batch_size")
              if getattr(args, name)}  # fmt: skip
-    extra.update(s.split("=", 1) for s in os.environ.get("BENCH_SETTINGS", "").split() if s)
-    with stack(args.workers, tenant_rate="100000", concurrency=str(args.in_flight), **extra) as st:
-        sim, env, folder, redis_url = st.sim, st.env, st.folder, st.redis_url
-        job_records = commands(args.targets)
-        bare_before, bare_after = commands(args.targets // 2), commands(args.targets // 2)
-        seed(sim, job_records + bare_before + bare_after)
-        # The bare loop runs before and after the pipeline (half the requests each) and
-        # its rate is their mean, so a drift of the machine during the run shows in both.
-        in_flight = args.workers * args.in_flight
-        n_before, rate_before, bare_cpu = timed_bare(sim, st.sim_pid, bare_before, in_flight)
-        client = redis.Redis.from_url(redis_url)
-        before = int(client.info("memory")["used_memory"])
-        sim.reset_requests()
+    for item in args.set:
+        name, _, value = item.partition("=")
+        extra[name.lower()] = value
+    extra.update(tenant_rate="100000", concurrency=str(args.in_flight))
+    in_flight = args.workers * args.in_flight  # the bare loop's requests in flight
+    runs = []
+    with stack(args.workers, **cast(dict[str, Any], extra)) as st:
+        client = redis.Redis.from_url(st.redis_url)
         redis_pid = int(client.info("server")["process_id"])
         pool = worker_pids(st.worker_pid)[1:]
         groups = {"worker pool": pool, "worker main": [st.worker_pid],
                   "simulator": [st.sim_pid], "redis": [redis_pid]}  # fmt: skip
-        cpu_before = cpu_seconds(groups)
-        wall = run_pipeline(env, folder, job_records)
-        cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(groups).items()}
-        after = int(client.info("memory")["used_memory"])
-        n_job, job_rate = rate_from_log(sim)
-        n_after, rate_after, cpu_after = timed_bare(sim, st.sim_pid, bare_after, in_flight)
-        n_bare, bare_rate = n_before + n_after, (rate_before + rate_after) / 2
-        bare_cpu = {k: v + cpu_after[k] for k, v in bare_cpu.items()}
-    per_target = (after - before) / args.targets
-    print(f"targets                      {args.targets}")
-    print(f"in flight                    {args.workers} processes x {args.in_flight}")
-    print(f"pipeline requests            {n_job} in {wall:.1f}s wall (submit to completed)")
-    print(f"pipeline throughput          {job_rate:,.0f} req/s (simulator log)")
-    print(
-        f"bare aiohttp throughput      {bare_rate:,.0f} req/s ({n_bare} requests; "
-        f"{rate_before:,.0f} before, {rate_after:,.0f} after)"
-    )
-    print(f"ratio                        {job_rate / bare_rate:.2f}  (floor 0.6)")
-    print(
-        "pipeline CPU per request     "
-        + ", ".join(
-            f"{name} {seconds / args.targets * 1e6:.0f} µs" for name, seconds in cpu.items()
-        )
-    )
-    print(
-        "bare CPU per request         "
-        + ", ".join(f"{name} {sec / n_bare * 1e6:.0f} µs" for name, sec in bare_cpu.items())
-    )
-    print(f"redis memory per target      {per_target:.0f} bytes  (floor 256)")
+        for n in range(args.runs):
+            runs.append(one_run(st, client, groups, args.targets, in_flight))
+            print_run(n + 1, runs[-1], args.targets)
+    ratios = sorted(r.ratio for r in runs)
+    worker_cpu = sorted(r.worker_us for r in runs)
+    bare_cpu = sorted(r.bare_us for r in runs)
+    mid = len(runs) // 2
+    print(f"targets                      {args.targets} per run, {args.runs} runs")
+    print(f"in flight                    {args.workers} processes (lanes follow latency); "
+          f"bare loop {in_flight}")  # fmt: skip
+    print(f"median ratio                 {ratios[mid]:.2f}  (target 0.8, floor 0.7)")
+    print(f"median worker CPU/request    {worker_cpu[mid]:.0f} µs (pool processes)")
+    print(f"median bare CPU/request      {bare_cpu[mid]:.0f} µs  (target: worker <= 1.3 x bare, "
+          f"now {worker_cpu[mid] / bare_cpu[mid]:.2f} x)")  # fmt: skip
+    print(f"redis memory per target      {runs[-1].redis_bytes:.0f} bytes (last run)")
+
+
+@dataclass
+class Run:
+    job_rate: float
+    bare_rate: float
+    wall: float
+    worker_us: float
+    bare_us: float
+    cpu: dict[str, float]
+    redis_bytes: float
+
+    @property
+    def ratio(self) -> float:
+        return self.job_rate / self.bare_rate
+
+
+def one_run(
+    st: Stack, client: redis.Redis, groups: dict[str, list[int]], targets: int, in_flight: int
+) -> Run:
+    """Bare loop (half the requests), the pipeline, bare loop again (the other half): a drift
+    of the machine during the run shows in both."""
+    sim = st.sim
+    job_records = commands(targets)
+    bare_before, bare_after = commands(targets // 2), commands(targets // 2)
+    seed(sim, job_records + bare_before + bare_after)
+    n_before, rate_before, cpu_b = timed_bare(sim, st.sim_pid, bare_before, in_flight)
+    before = int(client.info("memory")["used_memory"])
+    sim.reset_requests()
+    cpu_before = cpu_seconds(groups)
+    wall = run_pipeline(st.env, st.folder, job_records)
+    cpu = {k: (v - cpu_before[k]) / targets * 1e6 for k, v in cpu_seconds(groups).items()}
+    after = int(client.info("memory")["used_memory"])
+    _n_job, job_rate = rate_from_log(sim)
+    n_after, rate_after, cpu_a = timed_bare(sim, st.sim_pid, bare_after, in_flight)
+    bare_us = (cpu_b["client"] + cpu_a["client"]) / (n_before + n_after) * 1e6
+    return Run(job_rate, (rate_before + rate_after) / 2, wall, cpu["worker pool"], bare_us, cpu,
+               (after - before) / targets)  # fmt: skip
+
+
+def print_run(n: int, run: Run, targets: int) -> None:
+    cpu = ", ".join(f"{name} {us:.0f} µs" for name, us in run.cpu.items())
+    print(f"run {n}: pipeline {run.job_rate:,.0f} req/s ({targets} in {run.wall:.1f}s wall), "
+          f"bare {run.bare_rate:,.0f} req/s, ratio {run.ratio:.2f}; CPU per request: {cpu}; "
+          f"bare client {run.bare_us:.0f} µs")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -101,3 +101,48 @@ def private_redis(
         stop_process(proc)
         log.close()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+class RestartableRedis:
+    """A private Redis that tests and benchmarks SIGKILL and start again on the same port,
+    folder and append-only file (``appendfsync everysec``: a production Redis restart)."""
+
+    def __init__(self, startup_timeout: float = 15.0) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="countermand-aof-"))
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.startup_timeout = startup_timeout
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        args = [
+            redis_server_binary(),
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.folder),
+            "--save", "",
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--maxmemory-policy", "noeviction",
+            *LEAN,
+        ]  # fmt: skip
+        with (self.folder / "redis.log").open("ab") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + self.startup_timeout
+        while not answers(self.url, 0.2):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                text = (self.folder / "redis.log").read_text(errors="replace")[-2000:]
+                raise CountermandError(f"redis-server did not start again: {text}")
+            time.sleep(0.02)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final fsync."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            stop_process(self.proc)
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -50,10 +50,22 @@ def configure(fmt: str = "text", level: int | str = logging.INFO) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(_broker_retries_as_info)
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
     logging.captureWarnings(True)  # warnings.warn (Celery's) become records too
+
+
+def _broker_retries_as_info(record: logging.LogRecord) -> bool:
+    """Celery's consumer warns once when it loses the broker ("Connection to broker lost"),
+    then logs an error for every reconnect attempt: those are info lines here, so an outage is
+    one warning per process (``countermand.store.outage`` for Countermand's own client)."""
+    if record.name == "celery.worker.consumer.consumer" and str(record.msg).startswith(
+        "consumer: Cannot connect to"
+    ):
+        record.levelno, record.levelname = logging.INFO, "INFO"
+    return True
 
 
 @contextmanager

@@ -38,7 +38,7 @@ class Runtime:
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
-        store = Store.connect(settings.redis)
+        store = Store.connect(settings.redis, settings.redis_grace)
         # Room for every lane under the ceiling, and for verify, discovery and token calls.
         connector = aiohttp.TCPConnector(limit=settings.in_flight_ceiling + 64, ttl_dns_cache=300)
         session = aiohttp.ClientSession(connector=connector, raise_for_status=False)

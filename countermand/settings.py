@@ -125,6 +125,8 @@ class Settings(BaseSettings):
     # recorded before it hands its chunks back (keep it under the stop grace period, 60 s in
     # docker-compose.yml)
     drain_timeout: float = Field(20.0, ge=0, le=600)
+    # seconds workers, beat, the API and the CLI's --wait ride out Redis being away
+    redis_grace: float = Field(60.0, ge=0, le=3_600)
     visibility_timeout: int = Field(3_600, ge=10)
     retention_days: float = Field(30.0, gt=0, le=3_650)
 

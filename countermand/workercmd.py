@@ -26,7 +26,10 @@ def worker_argv(extra: list[str]) -> list[str]:
                 "session per prefork process (use the default prefork pool and set "
                 "--concurrency for parallelism)"
             )
-    argv = ["worker", "--pool", ALLOWED_POOL]
+    # No gossip, mingle or broker heartbeat: workers share nothing through the broker (chunks
+    # are claimed in Redis), and Celery's gossip fails to restart after a broker outage (an
+    # AttributeError with a traceback on every Redis restart).
+    argv = ["worker", "--pool", ALLOWED_POOL, "--without-gossip", "--without-mingle"]
     if not any(a.startswith(("-l", "--loglevel")) for a in extra):
         argv += ["--loglevel", "INFO"]
     if not any(a.startswith(("-Q", "--queues")) for a in extra):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -77,7 +78,7 @@ def run_and_kill(
         every=0.02,
     )
     kill(holding)
-    killed_at = time.monotonic()
+    killed_at = time.time()
     check_recovered(env, sim, sc, job_id)
     return job_id, killed_at
 
@@ -110,5 +111,11 @@ def test_every_process_of_one_worker_killed(
     workers.append(WorkerProcess(e2e_dir, env, CONCURRENCY))
     workers.append(WorkerProcess(e2e_dir, env, CONCURRENCY))
     _job, killed_at = run_and_kill(env, sim, tmp_path, workers[0], lambda _: workers[0].kill_all())
-    assert time.monotonic() - killed_at < 120
-    assert "(owner gone), ready again" in workers[1].log_path.read_text()
+    reclaimed = [line for line in workers[1].log_path.read_text().splitlines()
+                 if "(owner gone), ready again" in line]  # fmt: skip
+    assert reclaimed
+    # The bound the README states: the lease's TTL plus one reclaim interval (and a second of
+    # slack for this machine: a pass may start just before the lease expires).
+    bound = float(env["COUNTERMAND_LEASE_TTL"]) + float(env["COUNTERMAND_RECLAIM_INTERVAL"]) + 1
+    first = datetime.fromisoformat(reclaimed[0].split()[0].replace("Z", "+00:00")).timestamp()
+    assert 0 < first - killed_at <= bound, (first - killed_at, bound)

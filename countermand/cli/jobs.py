@@ -150,7 +150,15 @@ async def announce(store: Store, job_id: str, wait: bool, as_json: bool) -> JobI
     if not as_json:
         sys.stdout.write(job_id + "\n")
         sys.stdout.flush()
-    return await (follow(store, job_id, err) if wait else store.info(job_id))
+    if not wait:
+        return await store.info(job_id)
+    # --wait rides out a Redis outage of up to redis_grace seconds (then exit 3)
+    settings = get_settings()
+    patient = Store.connect(settings.redis, settings.redis_grace)
+    try:
+        return await follow(patient, job_id, err)
+    finally:
+        await patient.close()
 
 
 def finish(info: JobInfo, wait: bool, as_json: bool) -> None:

@@ -23,6 +23,7 @@ from redis.asyncio.sentinel import Sentinel
 from countermand.settings import RedisTarget
 from countermand.store import keys
 from countermand.store.lua import Scripts, source
+from countermand.store.outage import patient_options
 
 log = logging.getLogger("countermand.store")
 
@@ -44,7 +45,8 @@ async def check_epoch(connection: Connection) -> None:
         return
     await connection.send_command("EVAL", source("epoch"), 2, keys.EPOCH, keys.JOBS, run_id)
     if int(await connection.read_response()):
-        log.warning("Redis server changed (restart or failover): jobs read back late answers")
+        # info: the outage itself was the warning (``countermand.store.outage``)
+        log.info("Redis server changed (restart or failover): jobs read back late answers")
 
 
 # The one factory of Redis clients: the store's (async), and plain sync ones. A URL alone, or,
@@ -53,10 +55,16 @@ async def check_epoch(connection: Connection) -> None:
 SENTINEL_TIMEOUTS = {"socket_timeout": 5.0, "socket_connect_timeout": 2.0}
 
 
-def redis_client(target: RedisTarget | str) -> Redis:
-    """The store's client: decoded answers, a health check, the epoch check on every connect."""
+def redis_client(target: RedisTarget | str, grace: float | None = None) -> Redis:
+    """The store's client: decoded answers, a health check, the epoch check on every connect;
+    with ``grace``, commands ride out a Redis outage of up to that many seconds
+    (``countermand.store.outage``)."""
     return async_client(
-        target, decode_responses=True, health_check_interval=30, redis_connect_func=check_epoch
+        target,
+        decode_responses=True,
+        health_check_interval=30,
+        redis_connect_func=check_epoch,
+        **(patient_options(grace) if grace is not None else {}),
     )
 
 

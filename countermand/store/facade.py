@@ -29,10 +29,11 @@ from countermand.store.work import WorkStore
 
 class Store(JobsStore, TenantsStore, WorkStore, AccessStore, AuditStore, OutboxStore, StatsStore):
     @classmethod
-    def connect(cls, url: RedisTarget | str) -> Store:
+    def connect(cls, url: RedisTarget | str, grace: float | None = None) -> Store:
         """A store over a new client of ``url`` (a URL, or ``settings.redis``: with Sentinel,
-        the master found through the sentinels); no I/O until the first command."""
-        return cls(redis_client(url))
+        the master found through the sentinels); no I/O until the first command. With
+        ``grace``, commands ride out a Redis outage that long (``countermand.store.outage``)."""
+        return cls(redis_client(url, grace))
 
     def ledger(self, job_id: str, chunk: int, owner: str, expire_at_ms: int) -> Ledger:
         return Ledger(self.scripts, job_id, chunk, owner, expire_at_ms)
