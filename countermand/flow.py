@@ -14,10 +14,12 @@ latency on every request (``countermand.calls`` reports each send and answer) an
   most half a chunk in flight, plus one, so a chunk finishing never leaves the job short
   (``lua/want.lua``; the runners claim more when it grows).
 
-Latency is an exponentially weighted mean of the answers' times, and never less than the time
-since the last answer while requests are out: at the first requests, before any answer, in
-flight grows with the time waited (at most ``GROWTH``-fold per interval), so a job starts at
-its rate whatever the latency.
+Latency is measured by Little's law itself over each *round* (below): the mean requests in
+flight over the answers per second, so requests still out (a stalled one, answered seconds
+later, if at all) count at once; before the first round, the mean of the answers' times. It
+is never less than the time since the last answer while requests are out: at the first
+requests, before any answer, in flight grows with the time waited (at most ``GROWTH``-fold
+per interval), so a job starts at its rate whatever the latency.
 
 **Growth must pay.** Little's law holds for a vendor whose latency does not depend on us. A
 vendor (or a simulator) that is saturated answers later the more we send: latency grows with
@@ -29,7 +31,8 @@ answers or as many as there were lanes), straight to what Little's law asks; and
 round's end the flow compares what this process delivered for the job (answers per second)
 with the lanes it had, and keeps the best round. When the lanes grew to ``PLATEAU_LANES`` x
 those of the best round and the rate did not grow by ``PAYS``, while still short of this
-process's part of the job's rate, more lanes bought nothing: they are capped at
+process's part of the job's rate, for ``STRIKES`` rounds in a row (a vendor that stalls now
+and then makes one round's rate noisy), more lanes bought nothing: they are capped at
 ``CAP_MARGIN`` x those of the best round for ``CAP_SECONDS``; then growth is tried again (a
 vendor that got slower is followed, since its rate grows with the lanes; a saturated one is
 capped again at the same lanes, since the best round is kept). A round in which the lanes
@@ -67,8 +70,9 @@ MAX_WANT = 256
 EWMA = 0.1  # weight of each answer in the mean latency
 BUSY_CPU = 0.9  # the loop thread's CPU share over which the process counts as saturated
 CPU_WINDOW = 0.25
-ROUND_MIN = 0.1  # seconds: a round of "growth must pay" (or twice the latency)
-ROUND_ANSWERS = 50  # a round lasts until it has this many answers (one rate is a mean)
+ROUND_MIN = 0.5  # seconds: a round of "growth must pay" (or the latency)
+ROUND_ANSWERS = 100  # a round lasts until it has this many answers (one rate is a mean)
+STRIKES = 2  # rounds in a row that more lanes bought nothing, before they are capped
 PAYS = 1.1  # a round's rate over the best one's that counts as more
 PLATEAU_LANES = 1.5  # lanes over the best round's past which no gain caps them
 CAP_MARGIN = 1.25
@@ -148,35 +152,51 @@ class Flow:
         self.limited_rate: float | None = None  # the rate the ceiling allows, when it binds
         self.idle_since = clock()
         self.answers = 0  # answers this process had for the job
-        # the round: since when, answers then, lanes then, most lanes since
-        self._round = (clock(), 0, 0, 0)
+        # the round: since when, answers then, in-flight area then, lanes then, most lanes since
+        self._round = (clock(), 0, 0.0, 0, 0)
+        self._area = 0.0  # requests in flight x seconds, since the flow began
+        self._area_at = clock()
+        self._little: float | None = None  # the last round's in flight / answers per second
         self._best = (0.0, 0)  # the best round: its rate and its lanes
         self.cap: int | None = None  # lanes (per process) past which growth did not pay
+        self._strikes = 0
         self._cap_until = 0.0
         self._task: asyncio.Task[None] | None = None
 
     # --- the call path reports each request (``countermand.calls``) -------------------------
 
+    def _account(self, now: float) -> None:
+        self._area += self.in_flight * (now - self._area_at)
+        self._area_at = now
+
     def sent(self) -> None:
+        now = self.clock()
+        self._account(now)
         if self.in_flight == 0:
-            self._out_since = self.clock()
+            self._out_since = now
         self.in_flight += 1
 
     def answered(self, seconds: float) -> None:
+        now = self.clock()
+        self._account(now)
         self.in_flight -= 1
         self.answers += 1
-        self._out_since = self.clock()
+        self._out_since = now
         mean = self.mean
         self.mean = seconds if mean is None else mean + EWMA * (seconds - mean)
 
     # --- sizing --------------------------------------------------------------------------------
 
     def latency(self) -> float | None:
-        """The mean answer time, or more while requests are out and nothing came back."""
+        """The time a request spends in flight: Little's law over the last round (its mean
+        requests in flight over its answers per second: requests still out, a stalled one
+        included, count), before a round the mean answer time; never less than the time since
+        the last answer while requests are out."""
         waited = self.clock() - self._out_since if self.in_flight else 0.0
-        if self.mean is None:
+        measured = self._little if self._little is not None else self.mean
+        if measured is None:
             return waited or None
-        return max(self.mean, waited)
+        return max(measured, waited)
 
     def rate(self) -> float:
         """The requests/s the job may use now: its share, or its own rate before any answer."""
@@ -204,26 +224,32 @@ class Flow:
         in which the lanes shrank is not judged (the requests draining from the wire make its
         rate look better than its lanes can give)."""
         now, lanes = self.clock(), self.lanes_here()
-        started, answers_then, first, most = self._round
+        self._account(now)
+        started, answers_then, area_then, first, most = self._round
         if lanes < first:
-            self._round = (now, self.answers, lanes, lanes)
+            self._round = (now, self.answers, self._area, lanes, lanes)
             return True
         most = max(most, lanes)
         if now - started < max(ROUND_MIN, self.mean or 0.0) or self.answers - answers_then < min(
             ROUND_ANSWERS, max(first, 1)
         ):
-            self._round = (started, answers_then, first, most)
+            self._round = (started, answers_then, area_then, first, most)
             return False
-        self._round = (now, self.answers, lanes, lanes)
+        self._round = (now, self.answers, self._area, lanes, lanes)
         if self.cap is not None and now >= self._cap_until:
             self.cap = None  # try growing again; the best round is kept
         delivered = (self.answers - answers_then) / (now - started)
+        self._little = (self._area - area_then) / (now - started) / delivered
         best_rate, best_lanes = self._best
         if delivered >= best_rate * PAYS or not best_lanes:
-            self._best = (delivered, most)
+            self._best, self._strikes = (delivered, most), 0
             return True
         part = self.rate() * len(self.runs) / max(self.held, len(self.runs), 1)
-        if most >= best_lanes * PLATEAU_LANES and delivered < part * SHORT:
+        if most < best_lanes * PLATEAU_LANES or delivered >= part * SHORT:
+            self._strikes = 0
+            return True
+        self._strikes += 1
+        if self._strikes >= STRIKES:
             cap = max(MIN_LANES, math.ceil(best_lanes * CAP_MARGIN))
             if cap != self.cap:
                 log.info(
