@@ -63,8 +63,13 @@ def safe_url(url: str) -> str:
     """A URL fit for the audit log: no user, password, query or fragment."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    if parts.port is not None:
-        host += f":{parts.port}"
+    try:
+        port = parts.port
+    except ValueError:  # not a number or out of range: shown as "?"
+        host += ":?"
+    else:
+        if port is not None:
+            host += f":{port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 

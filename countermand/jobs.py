@@ -96,6 +96,19 @@ def row_hash(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
 
 
+def check_notify(url: str) -> None:
+    """A webhook URL must be http(s) with a host and, if any, a numeric port; the error shows
+    it without user, password or query (``audit.safe_url``)."""
+    parts = urlsplit(url)
+    shown = audit.safe_url(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--notify: {shown!r} is not an http(s) URL")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in 0-65535
+    except ValueError as exc:
+        raise UsageError(f"--notify: {shown!r} has a port that is not a number in 0-65535") from exc
+
+
 def check_request(request: SubmitRequest, settings: Settings, creds: CredentialStore) -> None:
     """Everything that can be refused before a job exists (CLI exit code 2)."""
     spec = request.spec
@@ -117,8 +130,8 @@ def check_request(request: SubmitRequest, settings: Settings, creds: CredentialS
         raise UsageError(f"--abort-at is a percentage in [0, 100), got {request.abort_at}")
     if request.abort_min < 1:
         raise UsageError(f"--abort-min must be >= 1, got {request.abort_min}")
-    if request.notify is not None and urlsplit(request.notify).scheme not in ("http", "https"):
-        raise UsageError(f"--notify: {audit.safe_url(request.notify)!r} is not an http(s) URL")
+    if request.notify is not None:
+        check_notify(request.notify)
     if request.dry_run:
         return  # a dry run sends nothing: no credential or URL needed
     if not spec.base_url(settings):

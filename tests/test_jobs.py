@@ -4,6 +4,7 @@ the whole input was read; the job controls."""
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from pydantic import SecretStr
@@ -12,6 +13,7 @@ from countermand import jobs
 from countermand.credentials import CredentialStore
 from countermand.errors import InputError, JobNotFound, UsageError
 from countermand.inputs import read_rows
+from countermand.jobs import check_notify
 from countermand.models import JobKind, JobStatus
 from countermand.providers import SPECS, get_spec
 from countermand.providers.fake import FakeSpec
@@ -108,3 +110,22 @@ def test_credentials_from_the_environment_are_enough(settings: Settings) -> None
     with_token = settings.model_copy(update={"applivery_token": SecretStr("t")})
     request = jobs.SubmitRequest(get_spec("applivery-apple"), "acme")
     jobs.check_request(request, with_token, CredentialStore(with_token))
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://h:x/", "'http://h:?/' has a port that is not a number"),
+        ("http://user:hunter2@h:99999/", "'http://h:?/' has a port that is not a number"),
+        ("ftp://h/", "'ftp://h/' is not an http(s) URL"),
+        ("http:///path", "is not an http(s) URL"),
+    ],
+)
+def test_a_bad_notify_url_is_a_usage_error_that_shows_no_secret(url: str, says: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(says)) as raised:
+        check_notify(url)
+    assert "hunter2" not in str(raised.value) and "user" not in str(raised.value)
+
+
+def test_a_good_notify_url_passes() -> None:
+    check_notify("https://hooks.example.com:8443/countermand?token=abc")
