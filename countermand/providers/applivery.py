@@ -4,7 +4,8 @@ pages, and device-list discovery.
 Every Applivery answer is ``{"status": true, "data": ...}`` on success and
 ``{"status": false, "error": {"code": N, "message": "..."}}`` on error. A 2xx that is not this
 envelope is either a web page (the base URL is wrong: the job pauses ``misconfigured``) or a
-malformed or unexpected answer (retried; for a cancel, uncertain: ``http.Response``).
+malformed or unexpected answer (retried; for a cancel, uncertain: ``http.Response``); so is a
+4xx whose JSON does not parse (its code is lost: ``Response.unreadable``).
 """
 
 from __future__ import annotations
@@ -110,8 +111,12 @@ def error_result(resp: Response) -> CallResult:
         raw_code = error.get("code")
         code = raw_code if isinstance(raw_code, int) else None
         message = str(error.get("message") or message)
+    found = verdict(APPLIVERY, resp.status, code, has_envelope)
+    unreadable = resp.unreadable("Applivery", found)
+    if unreadable is not None:
+        raise unreadable
     return settle(
-        verdict(APPLIVERY, resp.status, code, has_envelope),
+        found,
         http_status=resp.status,
         code=code,
         message=message,

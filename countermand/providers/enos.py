@@ -352,7 +352,8 @@ def _body(value: object) -> bytes:
 
 def answer_data(resp: Response) -> Any:
     """``data`` of a ``code`` 0 answer. An error answer is settled through the error table:
-    a per-target verdict comes back as a ``CallResult``, everything else is raised."""
+    a per-target verdict comes back as a ``CallResult``, everything else is raised (so is a
+    4xx whose JSON does not parse: ``Response.unreadable``)."""
     body = resp.json()
     code = body.get("code", body.get("status")) if isinstance(body, dict) else None
     has_envelope = isinstance(code, int) and not isinstance(code, bool)
@@ -362,8 +363,12 @@ def answer_data(resp: Response) -> Any:
         raise resp.not_the_vendor("EnOS")
     message = str(body.get("msg") or "") if isinstance(body, dict) else ""
     envelope_code = code if has_envelope else None
+    found = verdict(ENOS, resp.status, envelope_code, has_envelope)
+    unreadable = resp.unreadable("EnOS", found)
+    if unreadable is not None:
+        raise unreadable
     return settle(
-        verdict(ENOS, resp.status, envelope_code, has_envelope),
+        found,
         http_status=resp.status,
         code=envelope_code,
         message=message or f"HTTP {resp.status}: {resp.snippet()!r}",

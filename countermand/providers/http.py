@@ -4,7 +4,17 @@ What a failure says about the vendor having applied the call (``TransientError.u
 a connection that could not be made (refused, DNS, TLS, a connect timeout) reached nobody; any
 failure after the request may have left (a timeout while waiting for the answer, a connection
 reset or closed mid-answer, a truncated or oversized body) is uncertain. Answers are read up to
-``max_bytes``; a larger one is not read at all.
+``max_bytes``: one that declares a larger Content-Length is refused before its body is read, and
+one without a length is read no further than the cap.
+
+What an answer that arrived whole but is not the vendor's proves:
+
+* a 2xx web page (HTML): a web server, not the API: the base URL is wrong (the job pauses);
+* a 2xx that is not the vendor's envelope (malformed JSON, another JSON shape): nothing; it may
+  come after the vendor applied the call: retried, uncertain (``Response.not_the_vendor``);
+* an error status means what ``errors.verdict`` says (a proxy's HTML 502 is a 5xx: retried,
+  never a pause), except a 4xx whose body claims JSON and does not parse where that body was to
+  decide (``Response.unreadable``): retried, uncertain.
 """
 
 from __future__ import annotations
@@ -17,7 +27,8 @@ from typing import Any
 
 import aiohttp
 
-from countermand.errors import Misconfigured, TransientError, UnreachableError
+from countermand.errors import Misconfigured, TransientError, UnreachableError, Verdict
+from countermand.models import Outcome
 
 
 @dataclass(slots=True)
@@ -31,8 +42,13 @@ class Response:
         """The body as JSON, or None when it is not JSON (an HTML page, a proxy's text)."""
         try:
             return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             return None
+
+    def garbled(self) -> bool:
+        """The body says it is JSON (``application/json``, ``+json``) and does not parse."""
+        says_json = self.content_type == "application/json" or self.content_type.endswith("+json")
+        return says_json and self.json() is None
 
     def snippet(self) -> str:
         return self.body[:120].decode("utf-8", "replace").strip()
@@ -44,6 +60,20 @@ class Response:
         message = f"HTTP {self.status} is not a {vendor} answer: {self.snippet()!r}"
         if self.content_type.startswith("text/html"):
             return Misconfigured(message, http_status=self.status)
+        return TransientError(message, http_status=self.status, uncertain=True)
+
+    def unreadable(self, vendor: str, found: Verdict) -> TransientError | None:
+        """A 4xx whose body claims JSON and does not parse (cut short, corrupted), where that
+        body was to decide: ``found``, the verdict without it, is a per-target outcome or a
+        ``misconfigured`` pause (a cut 5106 would read ``rejected``, a cut 3001 404 a wrong base
+        URL). The vendor's code is lost, so the answer proves nothing: retried, uncertain (it
+        may follow an applied cancel). A status that decides alone (401/403, 408/425, 429)
+        keeps its verdict; None when the answer is readable or not a 4xx."""
+        if not 400 <= self.status < 500 or not self.garbled():
+            return None
+        if not isinstance(found, Outcome) and found is not Misconfigured:
+            return None
+        message = f"HTTP {self.status} from {vendor}, its JSON unreadable: {self.snippet()!r}"
         return TransientError(message, http_status=self.status, uncertain=True)
 
 

@@ -41,8 +41,31 @@ def simulator(
     jitter_ms: Annotated[float, typer.Option(help="Extra random delay, 0 to this.")] = 0.0,
     error_rate: Annotated[float, typer.Option(help="Fraction answered 503.")] = 0.0,
     timeout_rate: Annotated[float, typer.Option(help="Fraction held hang-seconds.")] = 0.0,
-    hang_seconds: Annotated[float, typer.Option(help="How long a timeout hangs.")] = 60.0,
+    hang_seconds: Annotated[
+        float, typer.Option(help="How long a timeout hangs, and a stall stalls.")
+    ] = 60.0,
     drop_rate: Annotated[float, typer.Option(help="Fraction closed without an answer.")] = 0.0,
+    bad_gateway_rate: Annotated[
+        float, typer.Option(help="Fraction answered a proxy's HTML 502 page (not applied).")
+    ] = 0.0,
+    malformed_rate: Annotated[
+        float, typer.Option(help="Fraction applied, then answered JSON cut in half.")
+    ] = 0.0,
+    truncated_rate: Annotated[
+        float, typer.Option(help="Fraction applied, then half the body sent and closed.")
+    ] = 0.0,
+    envelope_rate: Annotated[
+        float, typer.Option(help="Fraction of 2xx applied, then in a gateway's JSON envelope.")
+    ] = 0.0,
+    stall_rate: Annotated[
+        float, typer.Option(help="Fraction applied, then headers and a hang-seconds stall.")
+    ] = 0.0,
+    huge_rate: Annotated[
+        float, typer.Option(help="Fraction applied, then padded to a 50 MiB body.")
+    ] = 0.0,
+    reset_rate: Annotated[
+        float, typer.Option(help="Fraction applied, then half the body and a TCP reset.")
+    ] = 0.0,
     rate_limit: Annotated[float, typer.Option(help="Requests/s per tenant; 0 = none.")] = 0.0,
     retry_after: Annotated[
         float | None, typer.Option(help="Retry-After of 429 answers, seconds; none by default.")

@@ -1,9 +1,9 @@
 """Simulator settings: one pydantic model, validated at start and on every runtime change.
 
-Fault settings (latency, error, timeout and drop rates, the rate limit and its ``Retry-After``),
-``android_cancel_done_rate`` and ``cancel_stall_s`` can be changed while the server runs
-(``POST /_sim/config``); everything else (seed, generated store, credentials, token lifetime,
-log size) is fixed at start.
+Fault settings (latency; the rates of 503s, hangs, drops and broken answers, see ``faults``;
+the rate limit and its ``Retry-After``), ``android_cancel_done_rate`` and ``cancel_stall_s`` can
+be changed while the server runs (``POST /_sim/config``); everything else (seed, generated
+store, credentials, token lifetime, log size) is fixed at start.
 
 The running server reads its settings through one ``ConfigHolder``: an update validates a whole
 new ``SimulatorConfig`` and swaps the reference, so a request never sees half an update.
@@ -22,6 +22,18 @@ from countermand.ids import APPLIVERY_ORG, ENOS_ID
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]  # a fraction of requests, 0 to 1
 
+# The rates of broken answers (``faults``' docstring: what each sends, and whether the vendor
+# applied the call first).
+BROKEN_FIELDS = (
+    "bad_gateway_rate",
+    "malformed_rate",
+    "truncated_rate",
+    "envelope_rate",
+    "stall_rate",
+    "huge_rate",
+    "reset_rate",
+)
+
 # Fields that POST /_sim/config may change while the server runs.
 RUNTIME_FIELDS = frozenset(
     {
@@ -31,6 +43,7 @@ RUNTIME_FIELDS = frozenset(
         "timeout_rate",
         "hang_seconds",
         "drop_rate",
+        *BROKEN_FIELDS,
         "rate_limit",
         "retry_after",
         "retry_after_format",
@@ -62,6 +75,13 @@ class SimulatorConfig(BaseModel):
     timeout_rate: Rate = 0.0
     hang_seconds: float = Field(default=60.0, ge=0.0)
     drop_rate: Rate = 0.0
+    bad_gateway_rate: Rate = 0.0  # a proxy's HTML 502 page: not applied
+    malformed_rate: Rate = 0.0  # applied, then JSON cut short (its own Content-Length)
+    truncated_rate: Rate = 0.0  # applied, then half the body of a longer Content-Length, close
+    envelope_rate: Rate = 0.0  # applied, then a 2xx in a gateway's envelope, not the vendor's
+    stall_rate: Rate = 0.0  # applied, then headers and a stall of hang_seconds
+    huge_rate: Rate = 0.0  # applied, then the answer padded to HUGE_BODY_BYTES (50 MiB)
+    reset_rate: Rate = 0.0  # applied, then half the body and a TCP reset
     rate_limit: float = Field(default=0.0, ge=0.0, description="requests/s per tenant; 0 = off")
     retry_after: float | None = Field(default=None, ge=0.0)
     retry_after_format: Literal["seconds", "http-date"] = "seconds"

@@ -6,9 +6,10 @@
 * ``GET /_sim/requests?since=N&route=R`` -> ``{"total": T, "requests": [...]}``: ``since`` is an
   index into the log (pass the last ``total`` to get only newer records)
 * ``POST /_sim/requests/reset`` -> ``{"ok": true}``: empties the log (indexes restart at 0)
-* ``GET /_sim/stats?window=1.0`` -> totals by route and HTTP status, ``count_429``, and
-  ``max_per_window``: per tenant, the most accepted (non-429) requests in any ``window`` seconds,
-  a window holding the times in ``(t - window, t]``, as the rate limiter counts
+* ``GET /_sim/stats?window=1.0`` -> totals by route, HTTP status and injected fault
+  (``by_fault``, faulted answers only), ``count_429``, and ``max_per_window``: per tenant, the
+  most accepted (non-429) requests in any ``window`` seconds, a window holding the times in
+  ``(t - window, t]``, as the rate limiter counts
 * ``GET /_sim/commands?provider=P`` -> the provider's records (``applivery-apple``,
   ``applivery-android``, ``applivery-windows``: batches with their ``actions``, ``enos``)
 * ``POST /_sim/commands`` ``{"provider": P, "records": [...], "replace": false}`` ->
@@ -34,18 +35,22 @@ from countermand.simulator.state import CommandStore, StoreError, parse
 def stats(records: Iterable[LogRecord], window: float) -> dict[str, Any]:
     by_route: Counter[str] = Counter()
     by_status: Counter[str] = Counter()
+    by_fault: Counter[str] = Counter()
     accepted: defaultdict[str, list[float]] = defaultdict(list)
     total = 0
     for record in records:
         total += 1
         by_route[record.route] += 1
         by_status[str(record.status)] += 1
+        if record.fault:
+            by_fault[record.fault] += 1
         if record.status != 429 and record.tenant is not None:
             accepted[record.tenant].append(record.t)
     return {
         "total": total,
         "by_route": dict(by_route),
         "by_status": dict(by_status),
+        "by_fault": dict(by_fault),
         "max_per_window": {
             tenant: max_in_window(times, window) for tenant, times in accepted.items()
         },
