@@ -8,9 +8,9 @@
 3. Once a third of it is done, the primary is SIGKILLed.
 Printed: when the sentinels named the replica master, and the failover time the job saw: from
 the kill to the next outcome recorded (the job's ``done`` counter, polled every 20 ms through
-the sentinels, changing on the new master). Chunks whose writes failed with the primary wait
-for their lease to expire (``--lease-ttl``, the shipped 30 s by default) and the next reclaim
-pass, so that is most of it; chunks that wrote nothing while Redis was away carry on at once.
+the sentinels, changing on the new master). The workers' commands are retried through the
+outage (``countermand.store.outage``, ``REDIS_GRACE``), so chunk runs carry on once the new
+master answers; ``--lease-ttl`` (the shipped 30 s) matters only if they gave up.
 """
 
 from __future__ import annotations

@@ -74,9 +74,9 @@ def main() -> None:
         records = commands(n)
         seed(st.sim, records)
         path = st.folder / "targets.csv"
-        with path.open("w") as out:
-            out.write("target_id,command_id\n")
-            out.writelines(f"{r['target_id']},{r['command_id']}\n" for r in records)
+        with path.open("w") as csv_file:
+            csv_file.write("target_id,command_id\n")
+            csv_file.writelines(f"{r['target_id']},{r['command_id']}\n" for r in records)
         del records
         st.sim.reset_requests()
         client.config_resetstat()

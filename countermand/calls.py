@@ -108,7 +108,7 @@ class TargetCalls:
                 if flow is not None:
                     flow.answered(took)
                 meter.failed(kind, exc, took, tries > 1)
-                await self._failed(exc)
+                await self._failed(exc, kind)
                 raise
             took = perf_counter() - started
             if flow is not None:
@@ -117,14 +117,29 @@ class TargetCalls:
             self.reached = True
             return answer
 
-        return await caller.policy.run(once, caller.nap)
+        flow = caller.flow
+        if flow is None:
+            return await caller.policy.run(once, caller.nap)
 
-    async def _failed(self, exc: BaseException) -> None:
-        """Book a try that raised: past connecting or not, uncertain or not, a 429."""
+        async def nap(seconds: float) -> None:
+            # a lane asleep between tries is taken as surely as one waiting for an answer:
+            # the flow counts it in flight, so lanes grow to keep the rate (``countermand.flow``)
+            flow.holding(+1)
+            try:
+                await caller.nap(seconds)
+            finally:
+                flow.holding(-1)
+
+        return await caller.policy.run(once, nap)
+
+    async def _failed(self, exc: BaseException, kind: str) -> None:
+        """Book a try that raised: past connecting or not, uncertain or not, a 429. Only a
+        cancel can have been applied: a read or a list page that failed changes nothing."""
         if isinstance(exc, UnreachableError):
             return
         self.reached = True
         if isinstance(exc, TransientError):
-            self.uncertain_tries += exc.uncertain
+            if kind == "cancel":
+                self.uncertain_tries += exc.uncertain
             if exc.throttled:
                 await self._caller.pacer.throttled(exc.retry_after)

@@ -29,13 +29,16 @@ requests in flight, 0.60 with 64). So, once answers come, lanes grow only at the
 *round* (``ROUND_MIN`` seconds or the latency, whichever is longer, and ``ROUND_ANSWERS``
 answers or as many as there were lanes), straight to what Little's law asks; and at each
 round's end the flow compares what this process delivered for the job (answers per second)
-with the lanes it had, and keeps the best round. When the lanes grew to ``PLATEAU_LANES`` x
-those of the best round and the rate did not grow by ``PAYS``, while still short of this
-process's part of the job's rate, for ``STRIKES`` rounds in a row (a vendor that stalls now
-and then makes one round's rate noisy), more lanes bought nothing: they are capped at
-``CAP_MARGIN`` x those of the best round for ``CAP_SECONDS``; then growth is tried again (a
-vendor that got slower is followed, since its rate grows with the lanes; a saturated one is
-capped again at the same lanes, since the best round is kept). A round in which the lanes
+with the lanes it had, and keeps the best round (with the lanes its rate needed at the
+previous best round's rate per lane: 30x the lanes for 1.2x the rate count as 1.2x). When the
+lanes grew to ``PLATEAU_LANES`` x those of the best round and the rate did not grow by
+``PAYS``, while still short of this process's part of the job's rate, for ``STRIKES`` rounds
+in a row (a vendor that stalls now and then makes one round's rate noisy), more lanes bought
+nothing: they are capped at ``CAP_MARGIN`` x those of the best round for ``CAP_SECONDS``;
+then growth is tried again (a vendor that got slower is followed, since its rate grows with
+the lanes; a saturated one is capped again at the same lanes, since the best round is kept).
+Lanes asleep between the tries of a request (the retry policy's backoff) count as in flight:
+they can take no other target meanwhile. A round in which the lanes
 shrank is not judged: requests draining from the wire make its rate look better than its
 lanes can give.
 
@@ -148,12 +151,14 @@ class Flow:
         self.mean: float | None = None  # seconds
         self._out_since = 0.0  # monotonic: since when requests are out without an answer
         self.held = 1  # chunks the job holds across all processes
+        self.allowed = start_lanes  # lanes this process gives the job, over its runs here
         self.want = DEFAULT_WANT
         self.limited_rate: float | None = None  # the rate the ceiling allows, when it binds
         self.idle_since = clock()
         self.answers = 0  # answers this process had for the job
         # the round: since when, answers then, in-flight area then, lanes then, most lanes since
         self._round = (clock(), 0, 0.0, 0, 0)
+        self._holding = 0  # lanes waiting between tries (a retry's backoff)
         self._area = 0.0  # requests in flight x seconds, since the flow began
         self._area_at = clock()
         self._little: float | None = None  # the last round's in flight / answers per second
@@ -166,8 +171,14 @@ class Flow:
     # --- the call path reports each request (``countermand.calls``) -------------------------
 
     def _account(self, now: float) -> None:
-        self._area += self.in_flight * (now - self._area_at)
+        self._area += (self.in_flight + self._holding) * (now - self._area_at)
         self._area_at = now
+
+    def holding(self, change: int) -> None:
+        """A lane starts (+1) or ends (-1) a wait between tries of a request: in flight for
+        Little's law, since the lane can take no other target meanwhile."""
+        self._account(self.clock())
+        self._holding += change
 
     def sent(self) -> None:
         now = self.clock()
@@ -208,13 +219,21 @@ class Flow:
         return None if latency is None else self.rate() * latency * HEADROOM
 
     def lanes_per_run(self) -> int:
+        """A chunk run's part of the lanes this process gives the job (``allowed``): a new run
+        shares them, it does not add to them."""
+        return max(MIN_LANES, math.ceil(self.allowed / max(len(self.runs), 1)))
+
+    def target(self) -> int:
+        """The lanes Little's law asks of this process for the job (its part of the job's
+        chunks), within the cap."""
         needed = self.needed()
+        runs = max(len(self.runs), 1)
         if needed is None:
-            return self.start_lanes
-        lanes = max(MIN_LANES, math.ceil(needed / max(self.held, 1)) + 1)
+            return self.allowed
+        lanes = math.ceil(needed * runs / max(self.held, runs)) + runs
         if self.cap is not None:
-            lanes = min(lanes, max(MIN_LANES, self.cap // max(len(self.runs), 1)))
-        return lanes
+            lanes = min(lanes, self.cap)
+        return max(MIN_LANES, lanes)
 
     def lanes_here(self) -> int:
         return sum(run.lanes for run in self.runs)
@@ -242,7 +261,12 @@ class Flow:
         self._little = (self._area - area_then) / (now - started) / delivered
         best_rate, best_lanes = self._best
         if delivered >= best_rate * PAYS or not best_lanes:
-            self._best, self._strikes = (delivered, most), 0
+            # the lanes this rate needed, had each lane given what it gave in the best round:
+            # 30x the lanes for 1.2x the rate bought 1.2x the lanes' worth, not 30x
+            useful = (
+                most if not best_lanes else min(most, math.ceil(best_lanes * delivered / best_rate))
+            )
+            self._best, self._strikes = (delivered, max(useful, MIN_LANES)), 0
             return True
         part = self.rate() * len(self.runs) / max(self.held, len(self.runs), 1)
         if most < best_lanes * PLATEAU_LANES or delivered >= part * SHORT:
@@ -265,26 +289,25 @@ class Flow:
         # Lanes grow at the end of a round (to what the round measured), or before the first
         # answer (with the time waited, at most GROWTH-fold per interval); they shrink any time.
         may_grow = self.judge_round() or self.mean is None
-        target = min(self.lanes_per_run(), self.chunk_size)
+        target = self.target()
+        if self.mean is None:
+            target = min(target, max(math.ceil(self.allowed * GROWTH), MIN_LANES))
+        if target > self.allowed and (self.load.busy or not may_grow):
+            target = self.allowed
+        self.allowed = target
+        per_run = min(self.lanes_per_run(), self.chunk_size)
         wanted = got = 0
-        short = False
         for run in list(self.runs):
-            now = run.lanes
-            goal = target
-            if self.mean is None:
-                goal = min(target, max(math.ceil(now * GROWTH), MIN_LANES))
-            if goal > now and (self.load.busy or not may_grow):
-                goal = now
-            has = run.resize(goal)
-            short = short or has < goal
-            wanted += target
-            got += has
-        self.limited_rate = self.rate() * got / wanted if short and wanted else None
+            got += run.resize(per_run)
+            wanted += per_run
+        self.limited_rate = self.rate() * got / wanted if got < wanted else None
         if (needed := self.needed()) is not None:
-            chunks = math.ceil(needed / max(self.chunk_size / 2, 1)) + 1
-            want = min(MAX_WANT, max(DEFAULT_WANT, chunks))
-            # capped, more chunks would not be given more lanes: the job does not want more
-            self.want = min(want, self.want) if self.cap is not None else want
+            # chunks enough that each holds at most half a chunk in flight, for the lanes the
+            # job has: what this process allows, as if every process allowed as much
+            runs = max(len(self.runs), 1)
+            lanes = min(needed, self.allowed * max(self.held, runs) / runs)
+            chunks = math.ceil(lanes / max(self.chunk_size / 2, 1)) + 1
+            self.want = min(MAX_WANT, max(DEFAULT_WANT, chunks))
 
     async def _tune_forever(self) -> None:
         last_want = 0.0

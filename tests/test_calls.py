@@ -52,6 +52,27 @@ def test_retries_count_requests_and_uncertain_tries() -> None:
     run(main())
 
 
+@pytest.mark.parametrize(("kind", "uncertain"), [("cancel", 1), ("read", 0), ("list", 0)])
+def test_only_a_cancel_can_have_been_applied(kind: str, uncertain: int) -> None:
+    """A read or a list page that timed out changed nothing: it leaves the target certain."""
+
+    async def main() -> None:
+        path, _limits = caller()
+        answers = iter([TransientError("timed out")])
+
+        async def send() -> str:
+            error = next(answers, None)
+            if error is not None:
+                raise error
+            return "ok"
+
+        call = path.target()
+        assert await call(send, kind=kind) == "ok"
+        assert (call.made, call.uncertain_tries) == (2, uncertain)
+
+    run(main())
+
+
 def test_a_429_holds_the_tenant_and_uses_no_attempt() -> None:
     async def main() -> None:
         path, limits = caller()

@@ -64,22 +64,36 @@ def simulate(
     seconds: float,
     rate: float,
     latency: Callable[[int], float],
+    backoff: Callable[[], float] = lambda: 0.0,
 ) -> Sim:
-    """``latency(in_flight)``: the vendor's answer time for a request sent now."""
+    """``latency(in_flight)``: the vendor's answer time for a request sent now; ``backoff()``:
+    when not 0, the request fails at once and its lane sleeps that long before the next try
+    (answered 10 ms after it is sent)."""
     clock = sim.clock
     slots = 0.0
     for step in range(round(seconds / TICK)):
         clock.now += TICK
         for until, took in [b for b in sim.busy if b[0] <= clock.now]:
+            if took < 0:  # a lane's backoff ends: the retry goes out
+                flow.holding(-1)
+                flow.sent()
+                sim.busy.append((clock.now + TICK, TICK))
+                continue
             flow.answered(took)
             sim.answered.append(until)
         sim.busy = [b for b in sim.busy if b[0] > clock.now]
         slots = min(slots + rate * TICK, rate * TICK)
         while slots >= 1 and len(sim.busy) < run.lanes:
+            slots -= 1
+            if pause := backoff():
+                flow.sent()
+                flow.answered(0.0)  # failed at once; the lane sleeps
+                flow.holding(+1)
+                sim.busy.append((clock.now + pause, -1.0))
+                continue
             took = latency(len(sim.busy) + 1)
             flow.sent()
             sim.busy.append((clock.now + took, took))
-            slots -= 1
         if step % round(TUNE_INTERVAL / TICK) == 0:
             flow.tune()
         sim.lanes.append(run.lanes)
@@ -165,3 +179,15 @@ def test_a_vendor_that_stalls_now_and_then_is_not_capped() -> None:
     simulate(flow, run, sim, 20, 1000, lambda _: 3.0 if rng.random() < 0.05 else 0.005)
     assert sim.rate(last=5) >= 900, (sim.rate(last=5), run.lanes, flow.cap)
     assert flow.cap is None or flow.cap >= 1000 * 0.155  # rate x the mean latency
+
+
+def test_lanes_asleep_between_tries_count_as_taken() -> None:
+    """5% of requests fail at once and their lane waits 0.5 s before the retry (the retry
+    policy's backoff): the lanes grow to cover the sleepers and the job keeps its rate."""
+    rng = random.Random(11)
+    sim = Sim()
+    flow, run = make_flow(sim.clock, rate=1000)
+    simulate(
+        flow, run, sim, 15, 1000, fixed(0.02), backoff=lambda: 0.5 if rng.random() < 0.05 else 0
+    )
+    assert sim.rate(last=5) >= 900, (sim.rate(last=5), run.lanes, flow.cap)
