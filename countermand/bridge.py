@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import uvloop
 
@@ -110,6 +110,32 @@ def stop() -> None:
     thread.stop()
     _Process.thread = _Process.runtime = _Process.background = _Process.dispatch = None
     _Process.runner = None
+
+
+def dump_tasks() -> None:
+    """Log every task of this process's event loop with the stack it waits in (SIGUSR2)."""
+    thread = _Process.thread
+    if thread is None:
+        return
+
+    def dump() -> None:
+        for task in asyncio.all_tasks(thread.loop):
+            where, coro, frame = [], cast(Any, task.get_coro()), None
+            while coro is not None:
+                if hasattr(coro, "cr_frame"):  # a coroutine
+                    frame, coro = coro.cr_frame, coro.cr_await
+                elif hasattr(coro, "ag_frame"):  # an async generator (a context manager's)
+                    frame, coro = coro.ag_frame, coro.ag_await
+                elif frame is not None and hasattr(frame.f_locals.get("self"), "gen"):
+                    coro, frame = frame.f_locals["self"].gen, None  # anext(gen) of __aexit__
+                    continue
+                else:
+                    break
+                if frame is not None:
+                    where.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+            log.warning("task %s waits in %s", task.get_name(), " > ".join(where) or "?")
+
+    thread.loop.call_soon_threadsafe(dump)
 
 
 def run(coro_factory: Callable[[Runtime, Dispatch], Coroutine[Any, Any, T]]) -> T:

@@ -116,9 +116,10 @@ class ChunkRun:
 
     @contextlib.asynccontextmanager
     async def heartbeat(self, ttl_ms: int) -> AsyncIterator[None]:
+        done = asyncio.Event()  # a flag, not a cancel: see ``Recorder.running``
+
         async def beat() -> None:
-            while True:
-                await asyncio.sleep(ttl_ms / 3000)
+            while not await until(done, ttl_ms / 3000):
                 status = await self.ledger.renew(ttl_ms)
                 if status is None:
                     self.lost = True
@@ -129,8 +130,8 @@ class ChunkRun:
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            done.set()
+            with contextlib.suppress(Exception):
                 await task
 
     @property
@@ -365,6 +366,13 @@ class LanePool:
         self.excess = 0
 
 
+async def until(event: asyncio.Event, seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``event``; whether it is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
+    return event.is_set()
+
+
 class _Halt(Exception):
     """A call said the job must stop; the target's books as they stand go with it."""
 
@@ -440,9 +448,13 @@ class Recorder:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
+        # Stopped by a flag, never cancelled: a cancel that lands in a Redis command (one
+        # waiting out an outage, ``countermand.store.outage``) can be lost to a timeout inside
+        # the client, and the flusher would then never end (seen: chunk runs hung at their end).
+        done = asyncio.Event()
+
         async def tick() -> None:
-            while True:
-                await asyncio.sleep(FLUSH_INTERVAL)
+            while not await until(done, FLUSH_INTERVAL):
                 if self.pending:
                     await self.flush()  # LeaseLost here resurfaces at the final flush
 
@@ -450,7 +462,7 @@ class Recorder:
         try:
             yield
         finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            done.set()
+            with contextlib.suppress(Exception):
                 await ticker
             await self.flush()

@@ -221,7 +221,7 @@ class Flow:
     def lanes_per_run(self) -> int:
         """A chunk run's part of the lanes this process gives the job (``allowed``): a new run
         shares them, it does not add to them."""
-        return max(MIN_LANES, math.ceil(self.allowed / max(len(self.runs), 1)))
+        return max(1, math.ceil(self.allowed / max(len(self.runs), 1)))
 
     def target(self) -> int:
         """The lanes Little's law asks of this process for the job (its part of the job's

@@ -5,6 +5,7 @@ metrics files are also let go (``countermand.metrics``); and the logs (``counter
 from __future__ import annotations
 
 import logging
+import signal
 from typing import Any
 
 from celery.concurrency.prefork import TaskPool as PreforkPool
@@ -56,6 +57,9 @@ def _start_process(**_: Any) -> None:
     from worker.app import app
 
     bridge.start(CeleryDispatch(app))
+    # `kill -USR2 <pool pid>`: the process logs what each task of its event loop awaits (USR1
+    # is billiard's soft time limit in pool processes)
+    signal.signal(signal.SIGUSR2, lambda *_: bridge.dump_tasks())
 
 
 @worker_process_shutdown.connect

@@ -90,7 +90,7 @@ class Patient(Retry):
         super().__init__(
             ExponentialBackoff(cap=BACKOFF_CAP, base=BACKOFF_BASE),
             FOREVER,
-            (ConnectionError, TimeoutError, OSError),  # type: ignore[arg-type]
+            (ConnectionError, TimeoutError),  # redis-py's own: it turns OSError into these
         )
         self.grace = grace
 
