@@ -81,6 +81,7 @@ class ChunkRun:
         self.flow = rt.flows.of(meta.job_id, self.work.pacer, meta.chunk_size)
         self.work.caller.flow = self.flow
         self.lanes_pool: LanePool | None = None
+        self.left = meta.chunk_size  # targets of the pass not settled yet (``demand``)
         self.lost = False
         self.handing_back = False
 
@@ -110,6 +111,12 @@ class ChunkRun:
     @property
     def lanes(self) -> int:
         return self.lanes_pool.lanes if self.lanes_pool is not None else 0
+
+    @property
+    def demand(self) -> int:
+        """Lanes this run can keep busy now: its targets not settled yet in this pass (at a
+        chunk's tail fewer than its lanes; the flow gives the rest to the job's other runs)."""
+        return self.left
 
     def resize(self, lanes: int) -> int:
         return self.lanes_pool.resize(lanes) if self.lanes_pool is not None else 0
@@ -183,11 +190,13 @@ class ChunkRun:
                     if queue.qsize() <= settings.batch_size:
                         room.set()
                     await self.settle(provider, item, recorder)
+                    self.left -= 1
                     if pool.excess and pool.retire():
                         return
             finally:
                 pool.gone()
 
+        self.left = len(rows)
         try:
             async with recorder.running(), asyncio.TaskGroup() as group:
                 pool = LanePool(group, lane, self.rt.flows.load, len(rows))

@@ -90,6 +90,11 @@ class Lanes(Protocol):
     @property
     def lanes(self) -> int: ...
 
+    @property
+    def demand(self) -> int:
+        """Lanes the run can keep busy now (its targets not settled yet)."""
+        ...
+
     def resize(self, lanes: int) -> int:
         """Grow (within the process's ``Load``) or shrink; the lanes it has now."""
         ...
@@ -223,6 +228,19 @@ class Flow:
         shares them, it does not add to them."""
         return max(1, math.ceil(self.allowed / max(len(self.runs), 1)))
 
+    def shares(self) -> dict[Lanes, int]:
+        """``allowed`` over the job's runs here: even, except that a run at its chunk's tail
+        (fewer targets left than its part) keeps only what it can use, and the others share
+        the rest; at least one lane each, at most a chunk."""
+        runs = sorted(self.runs, key=lambda run: run.demand)
+        shares: dict[Lanes, int] = {}
+        left = self.allowed
+        for n, run in enumerate(runs):
+            even = math.ceil(left / (len(runs) - n))
+            shares[run] = max(1, min(even, run.demand, self.chunk_size))
+            left -= shares[run]
+        return shares
+
     def target(self) -> int:
         """The lanes Little's law asks of this process for the job (its part of the job's
         chunks), within the cap."""
@@ -295,18 +313,17 @@ class Flow:
         if target > self.allowed and (self.load.busy or not may_grow):
             target = self.allowed
         self.allowed = target
-        per_run = min(self.lanes_per_run(), self.chunk_size)
         wanted = got = 0
-        for run in list(self.runs):
-            got += run.resize(per_run)
-            wanted += per_run
+        for run, lanes in self.shares().items():
+            got += run.resize(lanes)
+            wanted += lanes
         self.limited_rate = self.rate() * got / wanted if got < wanted else None
         if (needed := self.needed()) is not None:
             # chunks enough that each holds at most half a chunk in flight, for the lanes the
             # job has: what this process allows, as if every process allowed as much
             runs = max(len(self.runs), 1)
-            lanes = min(needed, self.allowed * max(self.held, runs) / runs)
-            chunks = math.ceil(lanes / max(self.chunk_size / 2, 1)) + 1
+            job_lanes = min(needed, self.allowed * max(self.held, runs) / runs)
+            chunks = math.ceil(job_lanes / max(self.chunk_size / 2, 1)) + 1
             self.want = min(MAX_WANT, max(DEFAULT_WANT, chunks))
 
     async def _tune_forever(self) -> None:

@@ -24,6 +24,7 @@ TICK = 0.01
 @dataclass(eq=False)
 class FakeRun:
     lanes: int
+    demand: int = 10**9
 
     def resize(self, lanes: int) -> int:
         self.lanes = max(lanes, 1)
@@ -191,3 +192,15 @@ def test_lanes_asleep_between_tries_count_as_taken() -> None:
         flow, run, sim, 15, 1000, fixed(0.02), backoff=lambda: 0.5 if rng.random() < 0.05 else 0
     )
     assert sim.rate(last=5) >= 900, (sim.rate(last=5), run.lanes, flow.cap)
+
+
+def test_a_run_at_its_chunks_tail_gives_its_lanes_to_the_others() -> None:
+    sim = Sim()
+    flow, run = make_flow(sim.clock, rate=1000)
+    tail, other = FakeRun(1, demand=3), FakeRun(1)
+    flow.runs = {run, tail, other}
+    flow.allowed = 300
+    shares = flow.shares()
+    assert shares[tail] == 3
+    assert shares[run] + shares[other] == 297
+    assert abs(shares[run] - shares[other]) <= 1
