@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel
 
+from countermand.errors import UsageError
 from countermand.settings import get_settings
 from countermand.store import Store
 
@@ -90,10 +91,21 @@ async def record(
     await store.append_audit(entry, retention_days * 86_400)
 
 
+def check_entry_id(value: str) -> None:
+    ms, dash, seq = value.partition("-")
+    if not (dash and ms.isdigit() and seq.isdigit() and int(ms) < 2**64 and int(seq) < 2**64):
+        raise UsageError(
+            f"before: {value[:60]!r} is not an audit entry id (<ms>-<seq>, each < 2**64)"
+        )
+
+
 async def entries(
     store: Store, *, job_id: str | None = None, limit: int = 100, before: str | None = None
 ) -> list[AuditEntry]:
-    """Newest first; only ``job_id``'s if given (read in pages until ``limit`` are found)."""
+    """Newest first; only ``job_id``'s if given (read in pages until ``limit`` are found).
+    ``before`` is an entry id, ``<ms>-<seq>``, each part a number Redis can hold (< 2**64)."""
+    if before is not None:
+        check_entry_id(before)
     found: list[AuditEntry] = []
     cursor = before
     while len(found) < limit:

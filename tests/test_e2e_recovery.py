@@ -62,22 +62,30 @@ def run_and_kill(
     folder: Path,
     victim: WorkerProcess,
     kill: Callable[[list[int]], None],
+    before_kill: Callable[[], object] = lambda: None,
+    pending: int = 260,
 ) -> tuple[str, float]:
     """Start a job that runs for a few seconds, kill processes of ``victim`` once it is under
     way and one of them holds a chunk (``kill`` gets the pool pids holding one: else there is
-    nothing to recover), and check it completes exactly once. Returns the job id and when the
-    kill happened."""
-    sc = apple(f"org-{secrets.token_hex(4)}", pending=260, done=30, missing=10)
+    nothing to recover), and check it completes exactly once. ``before_kill`` runs once the
+    victim holds a chunk (to start a survivor then: started earlier, it may claim them all).
+    Returns the job id and when the kill happened."""
+    sc = apple(f"org-{secrets.token_hex(4)}", pending=pending, done=30, missing=10)
     sim.client.add_commands(sc.provider, sc.records)
     job_id = start_job(env, folder, sc, rate=60)
     wait_for(lambda: job_done(env, job_id) >= 60, 60, "the job to be under way")
-    holding = wait_for(
-        lambda: sorted(lease_pids(env, job_id) & set(victim.pool_pids())),
-        60,
-        "a process of the victim to hold a chunk",
-        every=0.02,
-    )
-    kill(holding)
+
+    def holding() -> list[int]:
+        return wait_for(
+            lambda: sorted(lease_pids(env, job_id) & set(victim.pool_pids())),
+            60,
+            "a process of the victim to hold a chunk",
+            every=0.02,
+        )
+
+    holding()
+    before_kill()
+    kill(holding())
     killed_at = time.time()
     check_recovered(env, sim, sc, job_id)
     return job_id, killed_at
@@ -109,8 +117,15 @@ def test_every_process_of_one_worker_killed(
 ) -> None:
     env = e2e_env(redis_url, sim.url, credentials_file, db=4)
     workers.append(WorkerProcess(e2e_dir, env, CONCURRENCY))
-    workers.append(WorkerProcess(e2e_dir, env, CONCURRENCY))
-    _job, killed_at = run_and_kill(env, sim, tmp_path, workers[0], lambda _: workers[0].kill_all())
+    _job, killed_at = run_and_kill(
+        env,
+        sim,
+        tmp_path,
+        workers[0],
+        lambda _: workers[0].kill_all(),
+        before_kill=lambda: workers.append(WorkerProcess(e2e_dir, env, CONCURRENCY)),
+        pending=560,  # the survivor starts while the victim works: the job lasts ~10 s
+    )
     reclaimed = [line for line in workers[1].log_path.read_text().splitlines()
                  if "(owner gone), ready again" in line]  # fmt: skip
     assert reclaimed

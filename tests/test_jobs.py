@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from countermand import jobs
+from countermand.audit import check_entry_id
 from countermand.credentials import CredentialStore
 from countermand.errors import InputError, JobNotFound, UsageError
 from countermand.inputs import read_rows
@@ -129,3 +130,13 @@ def test_a_bad_notify_url_is_a_usage_error_that_shows_no_secret(url: str, says: 
 
 def test_a_good_notify_url_passes() -> None:
     check_notify("https://hooks.example.com:8443/countermand?token=abc")
+
+
+@pytest.mark.parametrize("value", ["3441462936490035781319599-3196885", "1-", "-1", "a-1", "1-2-3"])
+def test_an_audit_cursor_redis_cannot_hold_is_a_usage_error(value: str) -> None:
+    with pytest.raises(UsageError, match="is not an audit entry id"):
+        check_entry_id(value)
+
+
+def test_an_audit_cursor_at_the_edge_passes() -> None:
+    check_entry_id(f"{2**64 - 1}-{2**64 - 1}")
