@@ -9,7 +9,7 @@ again on the same files. Printed per run: the seconds from Redis answering again
 recorded outcome (the bar: 5), the job's status, outcomes other than ``canceled`` (every
 command was pending: each one is a difference from the simulator's truth), targets sent again
 after the vendor answered them (double sends; the bar: rate x 1 s), and the warnings the
-worker logged.
+worker logged from the kill on.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def one(targets: int, rate: float, outage: float) -> dict[str, object]:
             )  # fmt: skip
             job_id = submit.stdout.strip()
             until(lambda: done(server.url, job_id) >= targets // 3, 120, "the job under way")
+            logged_before = (st.folder / "worker.log").stat().st_size
             server.kill()
             time.sleep(outage)  # the outage's length is the experiment, not a wait for a state
             server.start()
@@ -80,7 +81,9 @@ def one(targets: int, rate: float, outage: float) -> dict[str, object]:
             outcomes = Counter(row["outcome"] for row in csv.DictReader(io.StringIO(report.stdout)))
             calls = st.sim.requests(route="apple.cancel")["requests"]
             answered = Counter(c["key"] for c in calls if c["status"] != 0)
-            log = (st.folder / "worker.log").read_text(errors="replace")
+            with (st.folder / "worker.log").open("rb") as worker_log:
+                worker_log.seek(logged_before)  # what the worker logged from the kill on
+                log = worker_log.read().decode(errors="replace")
             status = subprocess.run([*PYTHON, "status", job_id, "--json"], env=st.env,
                                     capture_output=True, text=True, check=True).stdout  # fmt: skip
         return {
@@ -88,7 +91,7 @@ def one(targets: int, rate: float, outage: float) -> dict[str, object]:
             "completed": '"status": "completed"' in status,
             "not_canceled": sum(n for o, n in outcomes.items() if o != "canceled"),
             "double_sends": sum(n - 1 for n in answered.values() if n > 1),
-            "warnings": sum(1 for line in log.splitlines() if "[warning" in line) - 1,
+            "warnings": sum(1 for line in log.splitlines() if "[warning" in line),
             "tracebacks": log.count("Traceback"),
         }
     finally:

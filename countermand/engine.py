@@ -40,7 +40,7 @@ from countermand.providers import CallResult, InvalidRow, Provider, provider_for
 from countermand.providers.base import Target
 from countermand.runtime import Runtime
 from countermand.store import Batch, JobMeta, Ledger, Mark, Release, Released, Row
-from countermand.work import JobWork
+from countermand.work import JobWork, until
 
 FLUSH_INTERVAL = 0.5
 log = logging.getLogger("countermand.engine")
@@ -373,13 +373,6 @@ class LanePool:
         """No lane is added any more (the producer is done: the lanes get their end marks)."""
         self._closed = True
         self.excess = 0
-
-
-async def until(event: asyncio.Event, seconds: float) -> bool:
-    """Wait up to ``seconds`` for ``event``; whether it is set."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), seconds)
-    return event.is_set()
 
 
 class _Halt(Exception):

@@ -37,6 +37,7 @@ from typing import Any
 from countermand.engine import ChunkOutcome, ChunkRun, run_claimed, start_run
 from countermand.flow import DEFAULT_WANT
 from countermand.runtime import Runtime
+from countermand.work import until
 
 log = logging.getLogger("countermand.runner")
 
@@ -97,8 +98,7 @@ class Runner:
                     log.debug("claim failed: %s", exc)
                     await asyncio.sleep(CLAIM_BACKOFF)
                     continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), POLL)
+                await until(self._wake, POLL)
         finally:
             if self.rt.watch.on_work == self.wake:
                 self.rt.watch.on_work = None

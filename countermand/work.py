@@ -22,6 +22,13 @@ from countermand.runtime import Runtime
 SHORT_NAP = 0.05
 
 
+async def until(event: asyncio.Event, seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``event``; whether it is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
+    return event.is_set()
+
+
 class JobWork:
     def __init__(
         self,
@@ -63,6 +70,5 @@ class JobWork:
         if delay <= SHORT_NAP:
             await asyncio.sleep(max(delay, 0))
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stop.wait(), delay)
+        if await until(self.stop, delay):
             raise Stopped

@@ -157,3 +157,12 @@ def worker(e2e_dir: Path, env: dict[str, str]) -> Iterator[WorkerProcess]:
     process = WorkerProcess(e2e_dir, env)
     yield process
     process.stop()
+
+
+@pytest.fixture
+def workers() -> Iterator[list[WorkerProcess]]:
+    """Worker processes a test starts for itself (on its own database); stopped after it."""
+    started: list[WorkerProcess] = []
+    yield started
+    for process in started:
+        process.stop()

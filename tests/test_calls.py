@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -12,6 +13,19 @@ from tests.callpath import caller
 from tests.conftest import run
 
 TENANT = keys.tenant_rate("test", "org")
+
+
+def failing_then(*errors: Exception) -> Callable[[], Awaitable[str]]:
+    """A send that raises ``errors`` one per try, then answers "ok"."""
+    pending = iter(errors)
+
+    async def send() -> str:
+        error = next(pending, None)
+        if error is not None:
+            raise error
+        return "ok"
+
+    return send
 
 
 def test_every_request_spends_exactly_one_token() -> None:
@@ -35,14 +49,7 @@ def test_every_request_spends_exactly_one_token() -> None:
 def test_retries_count_requests_and_uncertain_tries() -> None:
     async def main() -> None:
         path, limits = caller()
-        answers = iter([TransientError("timed out"), TransientError("refused", uncertain=False)])
-
-        async def send() -> str:
-            error = next(answers, None)
-            if error is not None:
-                raise error
-            return "ok"
-
+        send = failing_then(TransientError("timed out"), TransientError("refused", uncertain=False))
         call = path.target()
         assert await call(send) == "ok"
         assert (call.made, call.uncertain_tries, call.reached) == (3, 1, True)
@@ -58,16 +65,8 @@ def test_only_a_cancel_can_have_been_applied(kind: str, uncertain: int) -> None:
 
     async def main() -> None:
         path, _limits = caller()
-        answers = iter([TransientError("timed out")])
-
-        async def send() -> str:
-            error = next(answers, None)
-            if error is not None:
-                raise error
-            return "ok"
-
         call = path.target()
-        assert await call(send, kind=kind) == "ok"
+        assert await call(failing_then(TransientError("timed out")), kind=kind) == "ok"
         assert (call.made, call.uncertain_tries) == (2, uncertain)
 
     run(main())

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -29,14 +29,6 @@ from tests.scenarios import Scenario, apple
 pytestmark = pytest.mark.e2e
 CONCURRENCY = 2  # pool processes per worker
 IN_FLIGHT = 32  # lanes a chunk run starts with (settings.concurrency); at 60/s it never grows
-
-
-@pytest.fixture
-def workers() -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for process in started:
-        process.stop()
 
 
 def start_job(env: dict[str, str], folder: Path, sc: Scenario, rate: int) -> str:

@@ -8,7 +8,6 @@ waited for a lease to expire, and no target was sent twice (the simulator's log)
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,14 +27,6 @@ from tests.harness import SimulatorProcess, WorkerProcess, cli, wait_for
 from tests.scenarios import apple
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def workers() -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for process in started:
-        process.stop()
 
 
 def test_both_workers_redeployed_mid_job_with_zero_double_sends(
