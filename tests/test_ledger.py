@@ -132,3 +132,26 @@ def test_stored_results_stay_compact() -> None:
     assert json.loads(with_since) == ["f", 5, 1, 503, None, None, None, 9]
     assert TargetResult.decode(with_since).uncertain_since == 9
     assert TargetResult.decode('["c",1,2]').uncertain_since is None
+
+
+def test_a_claim_retried_with_its_owner_token_takes_no_second_chunk(settings: Settings) -> None:
+    """The answer of a claim lost to a broken connection: redis-py sends it again (the outage
+    retry), and it must answer the chunk it took, not lease a second one to nobody."""
+
+    async def main() -> None:
+        store = Store(redis_client(settings.redis_url))
+        try:
+            job_id, expire = await new_job(store, 3)
+            await store.write_chunk(job_id, 1, [["d", "c"]] * 3, [], expire)
+            await store.finalize(job_id, 2)
+            await store.make_ready(job_id)
+            first = await store.claim("owner-a", 60_000, 2, "runner", 5_000, {})
+            again = await store.claim("owner-a", 60_000, 2, "runner", 5_000, {})
+            assert first == again and first is not None
+            assert await store.redis.hlen(keys.owners(job_id)) == 1
+            other = await store.claim("owner-b", 60_000, 2, "runner-2", 5_000, {})
+            assert other is not None and other[1] != first[1]
+        finally:
+            await store.close()
+
+    run(main())

@@ -15,6 +15,8 @@ cm:epoch                         hash    the Redis server's run id, and when it 
 cm:events                        pubsub  "<job id> <status>" when a job stops (pause, abort)
 cm:work                          pubsub  "<job id>" when chunks become ready to claim
 cm:runners                       zset    runner id -> until when it is alive (ms): who claims
+cm:claim:<owner token>           string  "<job id>|<chunk>" that claim took (a lease's life), so
+                                         a claim retried after its answer was lost takes no other
 cm:redbeat:*                     -       Celery beat schedule and its lock (RedBeat)
 cm:cleanup:<policy>:<minute>     string  a scheduled cleanup slot: a fenced lock, then "done"
 cm:cleanup:<policy>:last         string  the policy's latest cleanup job id
@@ -97,6 +99,10 @@ def results(job_id: str, bucket: int) -> str:
 
 def bucket_of(index: int) -> int:
     return index // BUCKET
+
+
+def claimed(owner: str) -> str:
+    return f"{PREFIX}:claim:{owner}"
 
 
 def open_chunks(job_id: str) -> str:

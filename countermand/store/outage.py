@@ -10,8 +10,9 @@ no chunk waits for its lease to expire.
 
 A command retried after its connection broke may have run before the break: the store's writes
 are made so that running one twice changes nothing (a result is recorded once per target, a
-lease renewal or a claim by the same owner is the same lease); a limiter reservation made twice
-only reserves slots that go unused (under the limit, never over it).
+lease renewal is the same lease, a claim answers from its record what it took); a limiter
+reservation made twice only reserves slots that go unused (under the limit, never over it) and
+counts the tokens it reports twice.
 
 Each process logs an outage once: one warning when a first command fails, one info line when
 a command succeeds again, with how long Redis was away. The one-shot CLI commands do not wait:

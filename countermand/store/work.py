@@ -29,9 +29,10 @@ class WorkStore(StoreBase):
         mine: dict[str, int],
     ) -> tuple[str, int] | None:
         """The chunk this runner should work next, its lease taken for ``owner``
-        (``lua/claim.lua``); None when nothing is to be claimed now."""
+        (``lua/claim.lua``); None when nothing is to be claimed now. The same ``owner``
+        again (a retry after a lost answer) gets the same chunk, never a second one."""
         answer = await self.scripts.claim(
-            keys=[keys.ACTIVE, keys.RUNNERS],
+            keys=[keys.ACTIVE, keys.RUNNERS, keys.claimed(owner)],
             args=[owner, lease_ms, default_want, runner, runner_ms, json.dumps(mine)],
         )
         return (str(answer[0]), int(answer[1])) if answer else None

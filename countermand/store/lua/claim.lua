@@ -5,13 +5,21 @@
 -- up: a job's chunks spread over the processes): the highest priority first, then the job
 -- holding the fewest chunks for what it wants (jobs of one priority share the runners evenly),
 -- then the oldest. The call also keeps this runner registered as alive.
--- KEYS: active, runners
+-- A claim is made once per owner token: the same call again (retried after its answer was lost
+-- to a broken connection) answers what the first one took, while that lease is the owner's.
+-- KEYS: active, runners, this claim's record
 -- ARGV: owner token, lease ttl_ms, default want, runner id, runner ttl_ms,
 --       chunks this runner holds per job (JSON {job id: n})
 -- Returns {job id, chunk} or {} when nothing is to be claimed now.
 local now = now_ms()
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local taken = redis.call('GET', KEYS[3])
+if taken then
+  local job, chunk = string.match(taken, '^(.*)|(%d+)$')
+  if redis.call('HGET', job_key(job) .. SFX.owners, chunk) == ARGV[1] then return {job, chunk} end
+  return {}
+end
 local runners = math.max(1, redis.call('ZCARD', KEYS[2]))
 local mine = cjson.decode(ARGV[6])
 local best, best_rank = nil, nil
@@ -42,6 +50,7 @@ while true do
   if redis.call('SISMEMBER', base .. SFX.open, chunk) == 1 and expiry <= now then
     take_lease({base, base .. SFX.open, base .. SFX.leases, base .. SFX.owners}, chunk,
                ARGV[1], now, ARGV[2])
+    redis.call('SET', KEYS[3], best .. '|' .. chunk, 'PX', ARGV[2])
     return {best, chunk}
   end
 end
