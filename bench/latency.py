@@ -6,7 +6,8 @@ For each latency L (ms), a private Redis, the simulator answering in L ms plus u
 jitter (no server-side limit), and one ``countermand worker`` with 2 pool processes and every
 setting at its default (no concurrency tuning; the tenant's limit is raised above the job's
 rate so that only the job's own --rate paces it). A job of ``--targets`` pending Apple commands
-is submitted at ``--rate`` with ``--wait``. Printed, from the simulator's request log:
+is submitted at ``--rate`` with ``--wait``. Printed, from the simulator's request log
+(``--profile``: also the requests that arrived in each second, to see where a shortfall lies):
 
 * achieved rate: requests / (last arrival - first arrival), target >= 0.95 x rate (the pacer
   keeps the default 3% headroom under the job's rate: 0.97 x rate is the most it can reach);
@@ -39,7 +40,7 @@ def most_in_flight(calls: list[dict[str, float]]) -> int:
     return best
 
 
-def one(latency_ms: float, targets: int, rate: float) -> dict[str, float]:
+def one(latency_ms: float, targets: int, rate: float, *, profile: bool = False) -> dict[str, float]:
     jitter = latency_ms / 10
     sim_options = ("--latency-ms", str(latency_ms), "--jitter-ms", str(jitter))
     with stack(2, sim_options, tenant_rate=str(rate * 10)) as st:
@@ -58,6 +59,11 @@ def one(latency_ms: float, targets: int, rate: float) -> dict[str, float]:
         calls = st.sim.requests(route="apple.cancel")["requests"]
     times = sorted(c["t"] for c in calls)
     achieved = (len(times) - 1) / (times[-1] - times[0])
+    if profile:
+        per_second = [0] * (int(times[-1] - times[0]) + 1)
+        for t in times:
+            per_second[int(t - times[0])] += 1
+        print(f"  {latency_ms:.0f} ms, requests in each second from the first:", *per_second)
     return {
         "latency": latency_ms,
         "requests": len(calls),
@@ -74,11 +80,14 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=30_000)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--latencies", default="5,200,1000", help="ms, comma-separated")
+    parser.add_argument(
+        "--profile", action="store_true", help="also print the requests in each second"
+    )
     args = parser.parse_args()
     print(f"job rate {args.rate:.0f}/s, {args.targets} targets, 2 pool processes, defaults")
     print("latency   achieved rate         wall rate   most in flight   canceled  failed")
     for latency in (float(x) for x in args.latencies.split(",")):
-        r = one(latency, args.targets, args.rate)
+        r = one(latency, args.targets, args.rate, profile=args.profile)
         print(
             f"{latency:5.0f} ms  {r['achieved']:7.1f}/s = {r['achieved'] / args.rate:.3f} x  "
             f"{r['wall']:7.1f}/s  {r['in_flight']:14d}   {r['canceled']:8d}  {r['failed']:6d}"

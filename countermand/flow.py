@@ -11,22 +11,28 @@ latency on every request (``countermand.calls`` reports each send and answer) an
   share in flight), and never grows them while this process's event loop is saturated (more
   requests in flight then add latency, not rate);
 * tells Redis how many chunks the job should hold at once, ``want``: enough that each holds at
-  most half a chunk in flight, plus one, so a chunk finishing never leaves the job short
-  (``lua/want.lua``; the runners claim more when it grows).
+  most half a chunk in flight, plus one, so a chunk finishing never leaves the job short, plus
+  one for each chunk's worth of lanes this process's runs cannot keep busy now (their chunks'
+  tails: else every chunk held could be at its tail at once) (``lua/want.lua``; the runners
+  claim more when it grows).
 
 Latency is measured by Little's law itself over each *round* (below): the mean requests in
 flight over the answers per second, so requests still out (a stalled one, answered seconds
-later, if at all) count at once; before the first round, the mean of the answers' times. It
-is never less than the time since the last answer while requests are out: at the first
-requests, before any answer, in flight grows with the time waited (at most ``GROWTH``-fold
-per interval), so a job starts at its rate whatever the latency.
+later, if at all) count at once; before the first round, the mean of the answers' times. The
+rounds start at the first answer: one over the ramp before it would take the requests going
+out for latency (seen: 6x at 1 s). It is never less than the time since the last answer while
+requests are out: at the first requests, before any answer, in flight grows with the time
+waited (at most ``GROWTH``-fold per interval), so a job starts at its rate whatever the
+latency. The lanes follow the latency judged at the end of each round; between rounds they
+follow the job's share and the chunks it holds at that latency (a chunk claimed or ended here
+or in another process changes this process's part at once).
 
 **Growth must pay.** Little's law holds for a vendor whose latency does not depend on us. A
 vendor (or a simulator) that is saturated answers later the more we send: latency grows with
 the requests in flight, which would grow the lanes, which would grow the latency, up to the
 ceiling, with no more rate (seen in ``bench/core.py``: 0.33 of the bare loop's rate with 1,500
-requests in flight, 0.60 with 64). So, once answers come, lanes grow only at the end of a
-*round* (``ROUND_MIN`` seconds or the latency, whichever is longer, and ``ROUND_ANSWERS``
+requests in flight, 0.60 with 64). So, once answers come, lanes follow a new latency only at
+the end of a *round* (``ROUND_MIN`` seconds or the latency, whichever is longer, and ``ROUND_ANSWERS``
 answers or as many as there were lanes), straight to what Little's law asks; and at each
 round's end the flow compares what this process delivered for the job (answers per second)
 with the lanes it had, and keeps the best round (with the lanes its rate needed at the
@@ -167,6 +173,7 @@ class Flow:
         self._area = 0.0  # requests in flight x seconds, since the flow began
         self._area_at = clock()
         self._little: float | None = None  # the last round's in flight / answers per second
+        self._judged: float | None = None  # the latency lanes may grow to between rounds
         self._best = (0.0, 0)  # the best round: its rate and its lanes
         self.cap: int | None = None  # lanes (per process) past which growth did not pay
         self._strikes = 0
@@ -198,6 +205,12 @@ class Flow:
         self.in_flight -= 1
         self.answers += 1
         self._out_since = now
+        if self.mean is None:
+            # the first answer: the rounds start here. A round over the ramp before it (requests
+            # going out, none answered) would take Little's law's in flight over answers per
+            # second far above the latency (seen: 6x at 1 s, which claimed 50 chunks at once)
+            lanes = self.lanes_here()
+            self._round = (now, self.answers, self._area, lanes, lanes)
         mean = self.mean
         self.mean = seconds if mean is None else mean + EWMA * (seconds - mean)
 
@@ -220,7 +233,10 @@ class Flow:
 
     def needed(self) -> float | None:
         """Requests the job should have in flight across all processes."""
-        latency = self.latency()
+        return self.needed_at(self.latency())
+
+    def needed_at(self, latency: float | None) -> float | None:
+        """The same at ``latency`` (None: not known yet)."""
         return None if latency is None else self.rate() * latency * HEADROOM
 
     def lanes_per_run(self) -> int:
@@ -241,10 +257,10 @@ class Flow:
             left -= shares[run]
         return shares
 
-    def target(self) -> int:
+    def target(self, latency: float | None) -> int:
         """The lanes Little's law asks of this process for the job (its part of the job's
-        chunks), within the cap."""
-        needed = self.needed()
+        chunks) at ``latency``, within the cap; the lanes it has while no latency is known."""
+        needed = self.needed_at(latency)
         runs = max(len(self.runs), 1)
         if needed is None:
             return self.allowed
@@ -304,13 +320,18 @@ class Flow:
     def tune(self) -> None:
         """Resize every run of the job in this process (grown within the process's ``Load``)."""
         self.load.sample()
-        # Lanes grow at the end of a round (to what the round measured), or before the first
-        # answer (with the time waited, at most GROWTH-fold per interval); they shrink any time.
-        may_grow = self.judge_round() or self.mean is None
-        target = self.target()
+        # The latency is followed at the end of a round (to what the round measured), and
+        # before the first answer (with the time waited, at most GROWTH-fold per interval).
+        # Between rounds the lanes follow the job's share and its chunks (one claimed or ended
+        # here or in another process) at the latency last judged: holding them until the round
+        # ended left the job short after every claim (the other processes' part shrank at once).
+        if self.judge_round() or self.mean is None:
+            self._judged = self.latency()
+        latency = self._judged
+        target = self.target(latency)
         if self.mean is None:
             target = min(target, max(math.ceil(self.allowed * GROWTH), MIN_LANES))
-        if target > self.allowed and (self.load.busy or not may_grow):
+        if target > self.allowed and self.load.busy:
             target = self.allowed
         self.allowed = target
         wanted = got = 0
@@ -324,7 +345,13 @@ class Flow:
             runs = max(len(self.runs), 1)
             job_lanes = min(needed, self.allowed * max(self.held, runs) / runs)
             chunks = math.ceil(job_lanes / max(self.chunk_size / 2, 1)) + 1
-            self.want = min(MAX_WANT, max(DEFAULT_WANT, chunks))
+            # and one more chunk per chunk's worth of lanes this process's runs cannot keep busy
+            # now (their chunks' tails): else every chunk held can be at its tail at once, the
+            # job holding all it wants with little left to send (seen: 211 requests in a second
+            # of a job at 1,000/s, at 1 s latency)
+            short = self.allowed - sum(run.demand for run in self.runs)
+            extra = math.ceil(short / self.chunk_size) if short > 0 else 0
+            self.want = min(MAX_WANT, max(DEFAULT_WANT, chunks + extra))
 
     async def _tune_forever(self) -> None:
         last_want = 0.0

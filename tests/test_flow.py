@@ -204,3 +204,46 @@ def test_a_run_at_its_chunks_tail_gives_its_lanes_to_the_others() -> None:
     assert shares[tail] == 3
     assert shares[run] + shares[other] == 297
     assert abs(shares[run] - shares[other]) <= 1
+
+
+def test_the_ramp_before_the_first_answer_is_not_taken_for_latency() -> None:
+    """A vendor answering in 1 s: a round over the first second (requests going out, none
+    answered) would take Little's law's in flight over answers per second for several seconds
+    of latency, and the job would claim many times the chunks it needs."""
+    sim = Sim()
+    flow, run = make_flow(sim.clock, rate=1000)
+    most_want, most_latency = 0, 0.0
+    for _ in range(40):  # 4 s, looking every 0.1 s
+        simulate(flow, run, sim, 0.1, 1000, fixed(1.0))
+        most_want, most_latency = max(most_want, flow.want), max(most_latency, flow.latency() or 0)
+    assert most_latency <= 1.25
+    assert most_want <= math.ceil(1000 * 1.25 * 1.5 / (1500 / 2)) + 1
+    assert sim.rate(last=2) >= 950
+
+
+def test_between_rounds_the_lanes_follow_the_chunks_the_job_holds() -> None:
+    """Another process's chunk ended: this process's part of the job's lanes grows at the next
+    tune, not at the end of the round (the job was short meanwhile)."""
+    sim = Sim()
+    flow, run = make_flow(sim.clock, rate=1000)
+    flow.held = 2
+    simulate(flow, run, sim, 3, 1000, fixed(0.2))
+    before = run.lanes
+    assert before <= math.ceil(1000 * 0.25 * 1.5 / 2) + 1
+    flow._round = (sim.clock.now, flow.answers, flow._area, before, before)  # a round just began
+    flow.held = 1
+    flow.tune()
+    assert run.lanes >= 2 * before - 2
+
+
+def test_runs_at_their_tails_let_the_job_hold_more_chunks() -> None:
+    """Every chunk run here has few targets left: the job wants one more chunk for each
+    chunk's worth of lanes they cannot keep busy, or all it holds could be tails at once."""
+    sim = Sim()
+    flow, run = make_flow(sim.clock, rate=1000)
+    simulate(flow, run, sim, 3, 1000, fixed(1.0))
+    busy = flow.want
+    run.demand = 5
+    flow.tune()
+    assert flow.want == busy + math.ceil((flow.allowed - 5) / flow.chunk_size)
+    assert flow.want > busy

@@ -17,7 +17,7 @@ from countermand.errors import Stopped
 from countermand.limiter import Pacer, RateLimiter, batch_size
 from countermand.simulator.control import max_in_window
 from countermand.store import Store, keys, redis_client
-from countermand.store.tenants import Adaptation, Ask
+from countermand.store.tenants import Adaptation, Ask, Reservation
 from tests.conftest import run
 from tests.limiter_stub import StubBackend
 
@@ -234,6 +234,44 @@ def test_slots_stalled_processes_missed_are_not_sent_in_a_burst() -> None:
     sent, missed = run(main())
     assert missed >= 50
     assert max_in_window(sent, 1.0) <= 1000
+
+
+def test_a_reservation_asks_only_for_the_callers_waiting() -> None:
+    """A slot no caller takes in time is lost to the job in every process: a process whose
+    lanes are all on the wire asks for one slot, not for a batch."""
+    stub = StubBackend()
+    stub.runnable.add(keys.job("j"))
+    asked: list[int] = []
+    reserve = stub.reserve
+
+    async def round_trip(ask: Ask) -> Reservation:
+        asked.append(ask.n)
+        await asyncio.sleep(0.01)  # the others come meanwhile, and wait
+        return await reserve(ask)
+
+    stub.reserve = round_trip  # type: ignore[method-assign]
+    pacer = RateLimiter(stub, 0.03).pacer("test", "o", 100_000, "j", 100_000)
+    assert pacer.n == 100
+
+    async def main() -> None:
+        await pacer.wait_turn(asyncio.sleep)
+        await asyncio.gather(*[pacer.wait_turn(asyncio.sleep) for _ in range(5)])
+
+    run(main())
+    assert asked == [1, 1, 4]  # alone; the first of five alone; then the four waiting
+    assert not pacer._slots and pacer.missed == 0
+
+
+def test_a_reservation_makes_only_the_slots_it_was_granted() -> None:
+    """A job's share grows back (another job ended): the next ``n`` is larger, but the slots
+    made are the ones reserved; more would be requests the limiter never granted."""
+    stub = StubBackend()
+    stub.runnable.add(keys.job("j"))
+    pacer = RateLimiter(stub, 0.03).pacer("test", "o", 100_000, "j", 100_000)
+    pacer.n = 2  # as after a reservation at a small share
+    run(pacer._reserve(asyncio.sleep))
+    assert pacer.n == 100
+    assert len(pacer._slots) == 2
 
 
 async def shares(url: str, jobs: list[tuple[str, float]], limit: float = 100) -> list[float]:
