@@ -32,11 +32,11 @@ vendor (or a simulator) that is saturated answers later the more we send: latenc
 the requests in flight, which would grow the lanes, which would grow the latency, up to the
 ceiling, with no more rate (seen in ``bench/core.py``: 0.33 of the bare loop's rate with 1,500
 requests in flight, 0.60 with 64). So, once answers come, lanes follow a new latency only at
-the end of a *round* (``ROUND_MIN`` seconds or the latency, whichever is longer, and ``ROUND_ANSWERS``
-answers or as many as there were lanes), straight to what Little's law asks; and at each
-round's end the flow compares what this process delivered for the job (answers per second)
-with the lanes it had, and keeps the best round (with the lanes its rate needed at the
-previous best round's rate per lane: 30x the lanes for 1.2x the rate count as 1.2x). When the
+the end of a *round* (``ROUND_MIN`` seconds or the latency, whichever is longer, and
+``ROUND_ANSWERS`` answers or as many as there were lanes), straight to what Little's law asks;
+and at each round's end the flow compares what this process delivered for the job (answers
+per second) with the lanes it had, and keeps the best round (with the lanes its rate needed at
+the previous best round's rate per lane: 30x the lanes for 1.2x the rate count as 1.2x). When the
 lanes grew to ``PLATEAU_LANES`` x those of the best round and the rate did not grow by
 ``PAYS``, while still short of this process's part of the job's rate, for ``STRIKES`` rounds
 in a row (a vendor that stalls now and then makes one round's rate noisy), more lanes bought

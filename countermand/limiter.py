@@ -9,8 +9,11 @@ process spends each at its own time, so batching adds no burst. A job that is no
 
 ``n`` grows with the rate so that a batch spans about ``BATCH_WINDOW`` seconds: at 20 requests/s
 every request makes its own reservation; at 2,000/s one round trip serves up to 40 requests.
-A reservation never asks more slots than callers are waiting for one: a process whose lanes are
-all on the wire would let the rest pass unused, and they are lost to the job in every process.
+A reservation asks no more slots than this process can use: the callers waiting for one, and
+those expected within ``late`` of them (the rate callers came at since the last reservation).
+A process whose lanes are all on the wire would let the rest pass unused, and they are lost to
+the job in every process; asking for the waiting callers alone, a busy process made a round
+trip per two or three requests.
 
 Several jobs on one tenant: each reservation also answers the job's share of the tenant's rate
 (priority and fair share, ``lua/limiter.lua``); the job is paced at its share, and ``n``
@@ -84,7 +87,10 @@ class Pacer:
     share: float = 0.0  # requests/s the tenant granted the job at the last reservation
     hold_until: float = 0.0  # monotonic: no request before this (a 429 with Retry-After)
     unreported: int = 0  # tokens spent and not yet reported
-    waiting: int = 0  # callers waiting for a slot: a reservation asks no more slots than this
+    waiting: int = 0  # callers waiting for a slot now
+    arrivals: int = 0  # callers that came for a slot since the last reservation
+    arrival_rate: float = 0.0  # callers per second, as of the last reservation
+    reserved_at: float | None = None  # monotonic
     _slots: deque[float] = field(default_factory=deque)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -93,7 +99,7 @@ class Pacer:
         if not self._slots:
             async with self._lock:
                 while not self._slots:
-                    await self._reserve(sleep, min(self.n, max(self.waiting, 1)))
+                    await self._reserve(sleep, self.usable())
         return self._slots.popleft()
 
     @property
@@ -106,6 +112,7 @@ class Pacer:
         ``Stopped`` when the job is not runnable."""
         while True:
             self.waiting += 1  # a caller without a slot yet
+            self.arrivals += 1
             try:
                 slot = await self.next_slot(sleep)
             finally:
@@ -128,11 +135,20 @@ class Pacer:
             spent, self.unreported = self.unreported, 0
             await self.backend.report_tokens(self.tenant_key, spent)
 
+    def usable(self) -> int:
+        """Slots to ask for: the callers waiting and those expected within ``late``, at most
+        ``n``. A slot no caller takes in time is missed, and the job's rate it used is lost to
+        every process (seen: 3% of a job's rate at 200 ms latency, from a process whose lanes
+        were all on the wire)."""
+        now = self.clock()
+        if self.reserved_at is not None and now > self.reserved_at:
+            self.arrival_rate = self.arrivals / (now - self.reserved_at)
+        self.arrivals, self.reserved_at = 0, now
+        coming = int(self.arrival_rate * self.late)
+        return min(self.n, max(self.waiting + coming, 1))
+
     async def _reserve(self, sleep: Sleep, count: int | None = None) -> None:
-        """Reserve ``count`` slots (default ``n``). The caller asks only for as many as it has
-        callers waiting: a slot no caller takes in time is missed, and the job's rate it used
-        is lost to every process (seen: 3% of a job's rate at 200 ms latency, in a process
-        whose lanes were all on the wire)."""
+        """Reserve ``count`` slots (default ``n``)."""
         count = self.n if count is None else count
         spent, self.unreported = self.unreported, 0
         answer = await self.backend.reserve(

@@ -236,9 +236,10 @@ def test_slots_stalled_processes_missed_are_not_sent_in_a_burst() -> None:
     assert max_in_window(sent, 1.0) <= 1000
 
 
-def test_a_reservation_asks_only_for_the_callers_waiting() -> None:
+def test_a_reservation_asks_only_for_the_slots_the_process_can_use() -> None:
     """A slot no caller takes in time is lost to the job in every process: a process whose
-    lanes are all on the wire asks for one slot, not for a batch."""
+    callers come one at a time (its lanes all on the wire) asks for one slot, not a batch;
+    callers waiting together, or coming fast, are reserved for together."""
     stub = StubBackend()
     stub.runnable.add(keys.job("j"))
     asked: list[int] = []
@@ -254,12 +255,17 @@ def test_a_reservation_asks_only_for_the_callers_waiting() -> None:
     assert pacer.n == 100
 
     async def main() -> None:
-        await pacer.wait_turn(asyncio.sleep)
+        for _ in range(4):
+            await pacer.wait_turn(asyncio.sleep)
+            await asyncio.sleep(0.1)
         await asyncio.gather(*[pacer.wait_turn(asyncio.sleep) for _ in range(5)])
 
     run(main())
-    assert asked == [1, 1, 4]  # alone; the first of five alone; then the four waiting
-    assert not pacer._slots and pacer.missed == 0
+    assert asked[:5] == [1, 1, 1, 1, 1]  # one by one; then the first of the five alone
+    # the four that waited, and those their pace promises within ``late``: at most 5 callers
+    # in the 10 ms round trip since the last reservation, 500/s x 15 ms
+    assert 4 <= asked[5] <= 4 + int(500 * pacer.late)
+    assert len(asked) == 6 and pacer.missed == 0
 
 
 def test_a_reservation_makes_only_the_slots_it_was_granted() -> None:
