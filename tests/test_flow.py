@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from countermand.flow import CAP_MARGIN, TUNE_INTERVAL, Flow, Load
+from countermand.flow import CAP_MARGIN, GROWTH, TUNE_INTERVAL, Flow, Load
 
 TICK = 0.01
 
@@ -168,7 +168,17 @@ def test_before_any_answer_lanes_grow_with_the_time_waited() -> None:
     simulate(flow, run, sim, 0.8, 1000, fixed(5.0))
     grown = sim.lanes[:: round(TUNE_INTERVAL / TICK)]
     assert grown == sorted(grown) and grown[-1] > 4 * 2**3  # growing, GROWTH-fold at most
-    assert all(b <= 2 * a for a, b in itertools.pairwise(grown))
+    assert all(b <= GROWTH * a for a, b in itertools.pairwise(grown))
+
+
+def test_before_any_answer_the_lanes_keep_up_with_the_rate() -> None:
+    """A vendor answering in 1 s, lanes starting at 32: after the first interval (32 lanes for
+    100 slots) the slots of the first second find a lane (the rate x the time waited is the in
+    flight needed)."""
+    sim = Sim()
+    flow, run = make_flow(sim.clock, rate=1000)
+    simulate(flow, run, sim, 1.0, 1000, fixed(1.0))
+    assert len(sim.busy) >= 1000 - (100 - 32) - 20  # sent in the first second, none answered
 
 
 def test_a_vendor_that_stalls_now_and_then_is_not_capped() -> None:
