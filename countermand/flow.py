@@ -176,7 +176,7 @@ class Flow:
         self._area = 0.0  # requests in flight x seconds, since the flow began
         self._area_at = clock()
         self._little: float | None = None  # the last round's in flight / answers per second
-        self._judged: float | None = None  # the latency lanes may grow to between rounds
+        self._judged: float | None = None  # the latency the lanes follow between rounds
         self._best = (0.0, 0)  # the best round: its rate and its lanes
         self.cap: int | None = None  # lanes (per process) past which growth did not pay
         self._strikes = 0
