@@ -8,8 +8,8 @@ latency on every request (``countermand.calls`` reports each send and answer) an
 
 * sizes the lanes of each of the job's chunk runs in this process at
   ``share x latency x HEADROOM / chunks the job holds`` (all processes together keep the job's
-  share in flight), and never grows them while this process's event loop is saturated (more
-  requests in flight then add latency, not rate);
+  share in flight), and never grows them while this process or its host is saturated
+  (``Load``: more requests in flight then add latency, not rate);
 * tells Redis how many chunks the job should hold at once, ``want``: enough that each holds at
   most half a chunk in flight, plus one, so a chunk finishing never leaves the job short, plus
   one for each chunk's worth of lanes this process's runs cannot keep busy now (their chunks'
@@ -33,8 +33,10 @@ the requests in flight, which would grow the lanes, which would grow the latency
 ceiling, with no more rate (seen in ``bench/core.py``: 0.33 of the bare loop's rate with 1,500
 requests in flight, 0.60 with 64). So, once answers come, lanes follow a new latency only at
 the end of a *round* (``ROUND_MIN`` seconds or the latency, whichever is longer, and
-``ROUND_ANSWERS`` answers or as many as there were lanes), straight to what Little's law asks;
-and at each round's end the flow compares what this process delivered for the job (answers
+``ROUND_ANSWERS`` answers or as many as there were lanes), towards what Little's law asks but
+at most ``ROUND_GROWTH`` x the lanes of the last round or of the best one (``growth_limit``),
+so growth that does not pay is seen at a few times the lanes that gave the rate, not at the
+ceiling; and at each round's end the flow compares what this process delivered for the job (answers
 per second) with the lanes it had, and keeps the best round (with the lanes its rate needed at
 the previous best round's rate per lane: 30x the lanes for 1.2x the rate count as 1.2x). When the
 lanes grew to ``PLATEAU_LANES`` x those of the best round and the rate did not grow by
@@ -43,6 +45,9 @@ in a row (a vendor that stalls now and then makes one round's rate noisy), more 
 nothing: they are capped at ``CAP_MARGIN`` x those of the best round for ``CAP_SECONDS``;
 then growth is tried again (a vendor that got slower is followed, since its rate grows with
 the lanes; a saturated one is capped again at the same lanes, since the best round is kept).
+A round short of the best one whose added lanes bought at least half their worth of rate
+over the last round becomes the best: the vendor got slower since (a saturated one gives the
+same rate whatever the lanes), and the lanes grow from there.
 Lanes asleep between the tries of a request (the retry policy's backoff) count as in flight:
 they can take no other target meanwhile. A round in which the lanes
 shrank is not judged: requests draining from the wire make its rate look better than its
@@ -61,6 +66,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -77,11 +83,13 @@ HEADROOM = 1.5  # lanes per (rate x latency): jitter, chunk tails, the limiter's
 # alone cover the first 0.1 s.
 GROWTH = 4.0
 MIN_LANES = 2
+ROUND_GROWTH = 2.0  # once answers come, lanes at most double per round (``growth_limit``)
 DEFAULT_WANT = 2  # chunks a job holds at once before any worker measured it
 MAX_WANT = 256
 EWMA = 0.1  # weight of each answer in the mean latency
-BUSY_CPU = 0.9  # the loop thread's CPU share over which the process counts as saturated
+BUSY_CPU = 0.9  # the loop thread's share of wall time running or waiting for a CPU: saturated
 CPU_WINDOW = 0.25
+HOST_IDLE = 0.05  # the host's idle CPU share under which the process counts as saturated
 ROUND_MIN = 0.5  # seconds: a round of "growth must pay" (or the latency)
 ROUND_ANSWERS = 100  # a round lasts until it has this many answers (one rate is a mean)
 STRIKES = 2  # rounds in a row that more lanes bought nothing, before they are capped
@@ -109,15 +117,43 @@ class Lanes(Protocol):
         ...
 
 
+def wanted_cpu() -> float:
+    """Seconds the calling thread ran or waited to run: Linux's ``schedstat`` counts the time
+    it was runnable but the CPU was taken (by other processes of the host), which is saturation
+    too; elsewhere the thread's CPU time alone."""
+    try:
+        ran, waited, _ = Path("/proc/thread-self/schedstat").read_text().split()
+    except (OSError, ValueError):
+        return time.thread_time()
+    return (int(ran) + int(waited)) / 1e9
+
+
+def host_idle() -> tuple[int, int] | None:
+    """The host's idle and total CPU time so far, in ticks (Linux's ``/proc/stat``); None
+    elsewhere."""
+    try:
+        with open("/proc/stat", "rb") as stat:
+            fields = [int(n) for n in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return fields[3] + fields[4], sum(fields[:8])  # idle + iowait; all but guest time
+
+
 class Load:
-    """The process's budget of lanes across all its chunk runs, and whether its event loop is
-    saturated (the loop thread's CPU time over wall time)."""
+    """The process's budget of lanes across all its chunk runs, and whether it is saturated:
+    its loop thread ran or waited for a CPU (``wanted_cpu``) ``BUSY_CPU`` of the wall time, or
+    the host's CPUs were idle less than ``HOST_IDLE`` of it. Either way more requests in flight
+    add latency, not rate: on a host whose CPUs are all taken, a process that grows its lanes
+    only takes CPU from the others, however idle its thread looks while it waits for answers
+    (seen in ``bench/core.py``: two pool processes, Redis and the simulator on two cores; a
+    process grew to 1,430 lanes, by rounds that paid because the other process was capped)."""
 
     def __init__(self, ceiling: int) -> None:
         self.ceiling = ceiling
         self.lanes = 0
         self.busy = False
-        self._cpu = time.thread_time()
+        self._cpu = wanted_cpu()
+        self._host = host_idle()
         self._wall = time.monotonic()
 
     def grant(self, more: int) -> int:
@@ -134,9 +170,12 @@ class Load:
         wall = time.monotonic()
         if wall - self._wall < CPU_WINDOW:
             return
-        cpu = time.thread_time()
+        cpu, host = wanted_cpu(), host_idle()
         self.busy = (cpu - self._cpu) / (wall - self._wall) >= BUSY_CPU
-        self._cpu, self._wall = cpu, wall
+        if host is not None and self._host is not None and host[1] > self._host[1]:
+            idle = (host[0] - self._host[0]) / (host[1] - self._host[1])
+            self.busy = self.busy or idle < HOST_IDLE
+        self._cpu, self._host, self._wall = cpu, host, wall
 
 
 class Flow:
@@ -178,6 +217,8 @@ class Flow:
         self._little: float | None = None  # the last round's in flight / answers per second
         self._judged: float | None = None  # the latency the lanes follow between rounds
         self._best = (0.0, 0)  # the best round: its rate and its lanes
+        self._last_rate = 0.0  # the rate of the last round judged
+        self._round_lanes = start_lanes  # the most lanes of the last round judged
         self.cap: int | None = None  # lanes (per process) past which growth did not pay
         self._strikes = 0
         self._cap_until = 0.0
@@ -214,6 +255,7 @@ class Flow:
             # second far above the latency (seen: 6x at 1 s, which claimed 50 chunks at once)
             lanes = self.lanes_here()
             self._round = (now, self.answers, self._area, lanes, lanes)
+            self._round_lanes = lanes
         mean = self.mean
         self.mean = seconds if mean is None else mean + EWMA * (seconds - mean)
 
@@ -272,6 +314,15 @@ class Flow:
             lanes = min(lanes, self.cap)
         return max(MIN_LANES, lanes)
 
+    def growth_limit(self) -> int:
+        """Once answers come, the most lanes this process may give the job before the next
+        round is judged: ``ROUND_GROWTH`` x the lanes of the last round or of the best one,
+        whichever is more. So growth that does not pay is seen at a few times the lanes that
+        gave the rate, not at the ceiling: a saturated vendor sees no burst of new connections
+        every ``CAP_SECONDS`` (seen: 1,500 lanes a process against 48 that gave more), and
+        lanes that had paid (a job whose share comes back) are taken back at once."""
+        return math.ceil(ROUND_GROWTH * max(self._round_lanes, self._best[1], MIN_LANES))
+
     def lanes_here(self) -> int:
         return sum(run.lanes for run in self.runs)
 
@@ -292,10 +343,13 @@ class Flow:
             self._round = (started, answers_then, area_then, first, most)
             return False
         self._round = (now, self.answers, self._area, lanes, lanes)
+        last_lanes, self._round_lanes = self._round_lanes, most
+        last_rate = self._last_rate
         if self.cap is not None and now >= self._cap_until:
             self.cap = None  # try growing again; the best round is kept
         delivered = (self.answers - answers_then) / (now - started)
         self._little = (self._area - area_then) / (now - started) / delivered
+        self._last_rate = delivered
         best_rate, best_lanes = self._best
         if delivered >= best_rate * PAYS or not best_lanes:
             # the lanes this rate needed, had each lane given what it gave in the best round:
@@ -304,6 +358,13 @@ class Flow:
                 most if not best_lanes else min(most, math.ceil(best_lanes * delivered / best_rate))
             )
             self._best, self._strikes = (delivered, max(useful, MIN_LANES)), 0
+            return True
+        if most > last_lanes and delivered >= last_rate * (1 + (most / last_lanes - 1) / 2):
+            # short of the best round, but the lanes added since the last round bought at least
+            # half their worth of rate: the vendor got slower since the best round (a saturated
+            # one gives the same rate, whatever the lanes). That round says nothing now: the
+            # lanes grow from this one
+            self._best, self._strikes = (delivered, max(most, MIN_LANES)), 0
             return True
         part = self.rate() * len(self.runs) / max(self.held, len(self.runs), 1)
         if most < best_lanes * PLATEAU_LANES or delivered >= part * SHORT:
@@ -334,6 +395,8 @@ class Flow:
         target = self.target(latency)
         if self.mean is None:
             target = min(target, max(math.ceil(self.allowed * GROWTH), MIN_LANES))
+        else:
+            target = min(target, max(self.allowed, self.growth_limit()))
         if target > self.allowed and self.load.busy:
             target = self.allowed
         self.allowed = target

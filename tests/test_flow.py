@@ -11,12 +11,25 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import random
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from countermand.flow import CAP_MARGIN, GROWTH, TUNE_INTERVAL, Flow, Load
+from countermand.flow import (
+    BUSY_CPU,
+    CAP_MARGIN,
+    CPU_WINDOW,
+    GROWTH,
+    ROUND_GROWTH,
+    TUNE_INTERVAL,
+    Flow,
+    Load,
+)
 
 TICK = 0.01
 
@@ -149,6 +162,32 @@ def test_a_saturated_vendor_caps_the_lanes_near_where_rate_stopped_growing() -> 
     assert sim.rate(last=1) >= 0.95 * 3000  # the capped lanes still get all the vendor gives
 
 
+def test_a_saturated_vendor_never_sees_the_ceiling() -> None:
+    """Growth that does not pay is seen at a few times the lanes that gave the rate: over 30 s
+    (the cap tried again twice) the lanes never pass ROUND_GROWTH^2 x the cap, where they used
+    to jump to the ceiling (1,500) each time: a burst of new connections to the vendor."""
+    sim = Sim()
+    flow, run = make_flow(sim.clock, rate=100_000)
+    simulate(flow, run, sim, 30, 100_000, saturated(0.004, 3000))
+    assert flow.cap is not None
+    assert max(sim.lanes) <= ROUND_GROWTH**2 * math.ceil(32 * CAP_MARGIN)
+    assert sim.rate(last=2) >= 0.95 * 3000
+
+
+def test_a_vendor_that_slows_mid_job_is_followed() -> None:
+    """The job ran at its rate with a few lanes (5 ms), then the vendor answers in 0.5 s: the
+    rounds at few lanes give far less than the best one did, which says the vendor changed,
+    not that more lanes buy nothing; the lanes double per round up to what the rate needs."""
+    sim = Sim()
+    flow, run = make_flow(sim.clock, rate=1000)
+    simulate(flow, run, sim, 5, 1000, fixed(0.005))
+    assert run.lanes < 50
+    simulate(flow, run, sim, 15, 1000, fixed(0.5))
+    assert flow.cap is None
+    assert sim.rate(last=3) >= 950
+    assert run.lanes >= 500
+
+
 def test_the_cap_is_tried_again_and_a_slower_vendor_is_followed() -> None:
     """Capped while saturated, then the vendor's latency grows 100x with room again: after the
     cap's time the lanes grow to the rate x the new latency."""
@@ -257,3 +296,27 @@ def test_runs_at_their_tails_let_the_job_hold_more_chunks() -> None:
     flow.tune()
     assert flow.want == busy + math.ceil((flow.allowed - 5) / flow.chunk_size)
     assert flow.want > busy
+
+
+def test_a_loop_starved_of_cpu_by_other_processes_counts_as_busy() -> None:
+    """This thread and a spinning process share one CPU: the thread's own CPU time is about
+    half the wall time, yet it wanted the CPU all along; more lanes would add latency, not
+    rate (``Load.busy``)."""
+    before = os.sched_getaffinity(0)
+    cpu = min(before)
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        os.sched_setaffinity(spinner.pid, {cpu})
+        os.sched_setaffinity(0, {cpu})
+        load = Load(100)
+        own, started = time.thread_time(), time.monotonic()
+        while time.monotonic() < started + 2 * CPU_WINDOW:  # sample() looks after one window
+            pass
+        own_share = (time.thread_time() - own) / (time.monotonic() - started)
+        load.sample()
+    finally:
+        os.sched_setaffinity(0, before)
+        spinner.kill()
+        spinner.wait()
+    assert own_share < BUSY_CPU  # by its own CPU time alone it would not look saturated
+    assert load.busy
