@@ -82,6 +82,7 @@ class ChunkRun:
         self.work.caller.flow = self.flow
         self.lanes_pool: LanePool | None = None
         self.left = meta.chunk_size  # targets of the pass not settled yet (``demand``)
+        self.unsent = meta.chunk_size  # targets of the pass no lane has taken yet
         self.lost = False
         self.handing_back = False
 
@@ -187,6 +188,7 @@ class ChunkRun:
         async def lane() -> None:
             try:
                 while (item := await queue.get()) is not None:
+                    self.unsent -= 1
                     if queue.qsize() <= settings.batch_size:
                         room.set()
                     await self.settle(provider, item, recorder)
@@ -196,7 +198,7 @@ class ChunkRun:
             finally:
                 pool.gone()
 
-        self.left = len(rows)
+        self.left = self.unsent = len(rows)
         try:
             async with recorder.running(), asyncio.TaskGroup() as group:
                 pool = LanePool(group, lane, self.rt.flows.load, len(rows))
@@ -229,7 +231,10 @@ class ChunkRun:
             if not batch.runnable:
                 return False
             for offset, mark in enumerate(batch.marks, start=start):
-                if not mark.final:
+                if mark.final:  # settled in an earlier pass: nothing to send or to wait for
+                    self.left -= 1
+                    self.unsent -= 1
+                else:
                     queue.put_nowait((self.first + offset, rows[offset], mark, batch))
         return True
 

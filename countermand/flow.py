@@ -112,6 +112,12 @@ class Lanes(Protocol):
         """Lanes the run can keep busy now (its targets not settled yet)."""
         ...
 
+    @property
+    def unsent(self) -> int:
+        """Targets of the run no lane has taken yet: what it can still send (its requests in
+        flight are not)."""
+        ...
+
     def resize(self, lanes: int) -> int:
         """Grow (within the process's ``Load``) or shrink; the lanes it has now."""
         ...
@@ -411,11 +417,13 @@ class Flow:
             runs = max(len(self.runs), 1)
             job_lanes = min(needed, self.allowed * max(self.held, runs) / runs)
             chunks = math.ceil(job_lanes / max(self.chunk_size / 2, 1)) + 1
-            # and one more chunk per chunk's worth of lanes this process's runs cannot keep busy
-            # now (their chunks' tails): else every chunk held can be at its tail at once, the
-            # job holding all it wants with little left to send (seen: 211 requests in a second
-            # of a job at 1,000/s, at 1 s latency)
-            short = self.allowed - sum(run.demand for run in self.runs)
+            # and one more chunk per chunk's worth of lanes this process's runs have no target
+            # left to send for (their chunks' tails): else every chunk held can be at its tail
+            # at once, the job holding all it wants with little left to send (seen: 211
+            # requests in a second of a job at 1,000/s, at 1 s latency). Targets in flight do
+            # not count: counted, the next chunk came only when a tail's last answers did, a
+            # latency late (seen at 200 ms: 696/s for a quarter second at each such tail)
+            short = self.allowed - sum(run.unsent for run in self.runs)
             extra = math.ceil(short / self.chunk_size) if short > 0 else 0
             self.want = min(MAX_WANT, max(DEFAULT_WANT, chunks + extra))
 

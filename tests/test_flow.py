@@ -38,6 +38,7 @@ TICK = 0.01
 class FakeRun:
     lanes: int
     demand: int = 10**9
+    unsent: int = 10**9
 
     def resize(self, lanes: int) -> int:
         self.lanes = max(lanes, 1)
@@ -292,10 +293,23 @@ def test_runs_at_their_tails_let_the_job_hold_more_chunks() -> None:
     flow, run = make_flow(sim.clock, rate=1000)
     simulate(flow, run, sim, 3, 1000, fixed(1.0))
     busy = flow.want
-    run.demand = 5
+    run.demand = run.unsent = 5
     flow.tune()
     assert flow.want == busy + math.ceil((flow.allowed - 5) / flow.chunk_size)
     assert flow.want > busy
+
+
+def test_a_tail_with_requests_in_flight_and_none_to_send_wants_the_next_chunk() -> None:
+    """The run's last targets are all on the wire: it keeps its lanes until they answer, a
+    latency from now, but has nothing more to send, so the job wants its next chunk now, not
+    when those answers come."""
+    sim = Sim()
+    flow, run = make_flow(sim.clock, rate=1000)
+    simulate(flow, run, sim, 3, 1000, fixed(0.2))
+    busy = flow.want
+    run.demand, run.unsent = run.lanes, 0  # every lane has a request out, no target queued
+    flow.tune()
+    assert flow.want == busy + math.ceil(flow.allowed / flow.chunk_size)
 
 
 def test_a_loop_starved_of_cpu_by_other_processes_counts_as_busy() -> None:
