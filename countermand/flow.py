@@ -12,9 +12,9 @@ latency on every request (``countermand.calls`` reports each send and answer) an
   (``Load``: more requests in flight then add latency, not rate);
 * tells Redis how many chunks the job should hold at once, ``want``: enough that each holds at
   most half a chunk in flight, plus one, so a chunk finishing never leaves the job short, plus
-  one for each chunk's worth of lanes this process's runs cannot keep busy now (their chunks'
-  tails: else every chunk held could be at its tail at once) (``lua/want.lua``; the runners
-  claim more when it grows).
+  one for each chunk's worth of lanes this process's runs have no target left to send for
+  (their chunks' tails, requests in flight not counted: else every chunk held could be at its
+  tail at once) (``lua/want.lua``; the runners claim more when it grows).
 
 Latency is measured by Little's law itself over each *round* (below): the mean requests in
 flight over the answers per second, so requests still out (a stalled one, answered seconds
@@ -34,20 +34,20 @@ ceiling, with no more rate (seen in ``bench/core.py``: 0.33 of the bare loop's r
 requests in flight, 0.60 with 64). So, once answers come, lanes follow a new latency only at
 the end of a *round* (``ROUND_MIN`` seconds or the latency, whichever is longer, and
 ``ROUND_ANSWERS`` answers or as many as there were lanes), towards what Little's law asks but
-at most ``ROUND_GROWTH`` x the lanes of the last round or of the best one (``growth_limit``),
-so growth that does not pay is seen at a few times the lanes that gave the rate, not at the
-ceiling; and at each round's end the flow compares what this process delivered for the job (answers
-per second) with the lanes it had, and keeps the best round (with the lanes its rate needed at
-the previous best round's rate per lane: 30x the lanes for 1.2x the rate count as 1.2x). When the
-lanes grew to ``PLATEAU_LANES`` x those of the best round and the rate did not grow by
-``PAYS``, while still short of this process's part of the job's rate, for ``STRIKES`` rounds
-in a row (a vendor that stalls now and then makes one round's rate noisy), more lanes bought
-nothing: they are capped at ``CAP_MARGIN`` x those of the best round for ``CAP_SECONDS``;
-then growth is tried again (a vendor that got slower is followed, since its rate grows with
-the lanes; a saturated one is capped again at the same lanes, since the best round is kept).
-A round short of the best one whose added lanes bought at least half their worth of rate
-over the last round becomes the best: the vendor got slower since (a saturated one gives the
-same rate whatever the lanes), and the lanes grow from there.
+at most ``ROUND_GROWTH`` x the job's lanes in the last round or in the best one
+(``growth_limit``), so growth that does not pay is seen at a few times the lanes that gave the
+rate, not at the ceiling; and at each round's end the flow compares what this process delivered
+for the job (answers per second) with the lanes it had, and keeps the best round (with the
+lanes its rate needed at the previous best round's rate per lane: 30x the lanes for 1.2x the
+rate count as 1.2x). When the lanes grew to ``PLATEAU_LANES`` x those of the best round and the
+rate did not grow by ``PAYS``, while still short of this process's part of the job's rate, for
+``STRIKES`` rounds in a row (a vendor that stalls now and then makes one round's rate noisy),
+more lanes bought nothing: they are capped at ``CAP_MARGIN`` x those of the best round for
+``CAP_SECONDS``; then growth is tried again (a vendor that got slower is followed, since its
+rate grows with the lanes; a saturated one is capped again at the same lanes, since the best
+round is kept). A round short of the best one whose added lanes bought at least half their
+worth of rate over the last round becomes the best: the vendor got slower since (a saturated
+one gives the same rate whatever the lanes), and the lanes grow from there.
 Lanes asleep between the tries of a request (the retry policy's backoff) count as in flight:
 they can take no other target meanwhile. A round in which the lanes
 shrank is not judged: requests draining from the wire make its rate look better than its
@@ -83,7 +83,7 @@ HEADROOM = 1.5  # lanes per (rate x latency): jitter, chunk tails, the limiter's
 # alone cover the first 0.1 s.
 GROWTH = 4.0
 MIN_LANES = 2
-ROUND_GROWTH = 2.0  # once answers come, lanes at most double per round (``growth_limit``)
+ROUND_GROWTH = 2.0  # once answers come, the job's lanes at most double per round
 DEFAULT_WANT = 2  # chunks a job holds at once before any worker measured it
 MAX_WANT = 256
 EWMA = 0.1  # weight of each answer in the mean latency
@@ -225,6 +225,7 @@ class Flow:
         self._best = (0.0, 0)  # the best round: its rate and its lanes
         self._last_rate = 0.0  # the rate of the last round judged
         self._round_lanes = start_lanes  # the most lanes of the last round judged
+        self._round_need = float(start_lanes)  # the same, job-wide (``job_lanes``)
         self.cap: int | None = None  # lanes (per process) past which growth did not pay
         self._strikes = 0
         self._cap_until = 0.0
@@ -262,6 +263,7 @@ class Flow:
             lanes = self.lanes_here()
             self._round = (now, self.answers, self._area, lanes, lanes)
             self._round_lanes = lanes
+            self._round_need = self.job_lanes(lanes)
         mean = self.mean
         self.mean = seconds if mean is None else mean + EWMA * (seconds - mean)
 
@@ -315,19 +317,29 @@ class Flow:
         runs = max(len(self.runs), 1)
         if needed is None:
             return self.allowed
+        if self.mean is not None:
+            needed = min(needed, self.growth_limit())
         lanes = math.ceil(needed * runs / max(self.held, runs)) + runs
         if self.cap is not None:
             lanes = min(lanes, self.cap)
         return max(MIN_LANES, lanes)
 
-    def growth_limit(self) -> int:
-        """Once answers come, the most lanes this process may give the job before the next
-        round is judged: ``ROUND_GROWTH`` x the lanes of the last round or of the best one,
-        whichever is more. So growth that does not pay is seen at a few times the lanes that
-        gave the rate, not at the ceiling: a saturated vendor sees no burst of new connections
-        every ``CAP_SECONDS`` (seen: 1,500 lanes a process against 48 that gave more), and
-        lanes that had paid (a job whose share comes back) are taken back at once."""
-        return math.ceil(ROUND_GROWTH * max(self._round_lanes, self._best[1], MIN_LANES))
+    def job_lanes(self, lanes: int) -> float:
+        """The job's lanes across all processes, had each as many per chunk held as this one
+        with ``lanes``."""
+        runs = max(len(self.runs), 1)
+        return lanes * max(self.held, runs) / runs
+
+    def growth_limit(self) -> float:
+        """Once answers come, the most requests the job may have in flight before the next
+        round is judged: ``ROUND_GROWTH`` x its lanes in the last round or in the best one,
+        whichever is more, job-wide. So growth that does not pay is seen at a few times the
+        lanes that gave the rate, not at the ceiling: a saturated vendor sees no burst of new
+        connections every ``CAP_SECONDS`` (seen: 1,500 lanes a process against 48 that gave
+        more), lanes that had paid (a job whose share comes back) are taken back at once, and
+        this process's part follows the chunks the job holds at once (one ended elsewhere)."""
+        best = self.job_lanes(self._best[1])
+        return ROUND_GROWTH * max(self._round_need, best, MIN_LANES)
 
     def lanes_here(self) -> int:
         return sum(run.lanes for run in self.runs)
@@ -350,6 +362,7 @@ class Flow:
             return False
         self._round = (now, self.answers, self._area, lanes, lanes)
         last_lanes, self._round_lanes = self._round_lanes, most
+        self._round_need = self.job_lanes(most)
         last_rate = self._last_rate
         if self.cap is not None and now >= self._cap_until:
             self.cap = None  # try growing again; the best round is kept
@@ -401,8 +414,6 @@ class Flow:
         target = self.target(latency)
         if self.mean is None:
             target = min(target, max(math.ceil(self.allowed * GROWTH), MIN_LANES))
-        else:
-            target = min(target, max(self.allowed, self.growth_limit()))
         if target > self.allowed and self.load.busy:
             target = self.allowed
         self.allowed = target

@@ -165,13 +165,14 @@ def test_a_saturated_vendor_caps_the_lanes_near_where_rate_stopped_growing() -> 
 
 def test_a_saturated_vendor_never_sees_the_ceiling() -> None:
     """Growth that does not pay is seen at a few times the lanes that gave the rate: over 30 s
-    (the cap tried again twice) the lanes never pass ROUND_GROWTH^2 x the cap, where they used
-    to jump to the ceiling (1,500) each time: a burst of new connections to the vendor."""
+    (the cap tried again twice) the lanes never pass ROUND_GROWTH^2 x the cap (and the lane
+    per run that Little's law adds), where they used to jump to the ceiling (1,500) each time:
+    a burst of new connections to the vendor."""
     sim = Sim()
     flow, run = make_flow(sim.clock, rate=100_000)
     simulate(flow, run, sim, 30, 100_000, saturated(0.004, 3000))
     assert flow.cap is not None
-    assert max(sim.lanes) <= ROUND_GROWTH**2 * math.ceil(32 * CAP_MARGIN)
+    assert max(sim.lanes) <= ROUND_GROWTH**2 * (math.ceil(32 * CAP_MARGIN) + 1)
     assert sim.rate(last=2) >= 0.95 * 3000
 
 
@@ -284,6 +285,21 @@ def test_between_rounds_the_lanes_follow_the_chunks_the_job_holds() -> None:
     flow.held = 1
     flow.tune()
     assert run.lanes >= 2 * before - 2
+
+
+def test_the_growth_limit_is_the_jobs_so_this_process_takes_over_at_once() -> None:
+    """The job held 4 chunks, one here: the other processes' 3 ended, so this process's part
+    is 4x its lanes at once. The limit on growth per round is on the job's lanes (what a
+    saturated vendor answers later for), not on this process's part of them."""
+    sim = Sim()
+    flow, run = make_flow(sim.clock, rate=1000)
+    flow.held = 4
+    simulate(flow, run, sim, 3, 1000, fixed(0.2))
+    before = run.lanes
+    flow._round = (sim.clock.now, flow.answers, flow._area, before, before)  # a round just began
+    flow.held = 1
+    flow.tune()
+    assert run.lanes >= 4 * (before - 1) - 1  # (each part carries one lane per run)
 
 
 def test_runs_at_their_tails_let_the_job_hold_more_chunks() -> None:
