@@ -378,7 +378,7 @@ class Flow:
             )
             self._best, self._strikes = (delivered, max(useful, MIN_LANES)), 0
             return True
-        if most > last_lanes and delivered >= last_rate * (1 + (most / last_lanes - 1) / 2):
+        if 0 < last_lanes < most and delivered >= last_rate * (1 + (most / last_lanes - 1) / 2):
             # short of the best round, but the lanes added since the last round bought at least
             # half their worth of rate: the vendor got slower since the best round (a saturated
             # one gives the same rate, whatever the lanes). That round says nothing now: the
@@ -425,8 +425,7 @@ class Flow:
         if (needed := self.needed()) is not None:
             # chunks enough that each holds at most half a chunk in flight, for the lanes the
             # job has: what this process allows, as if every process allowed as much
-            runs = max(len(self.runs), 1)
-            job_lanes = min(needed, self.allowed * max(self.held, runs) / runs)
+            job_lanes = min(needed, self.job_lanes(self.allowed))
             chunks = math.ceil(job_lanes / max(self.chunk_size / 2, 1)) + 1
             # and one more chunk per chunk's worth of lanes this process's runs have no target
             # left to send for (their chunks' tails): else every chunk held can be at its tail

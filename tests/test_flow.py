@@ -350,3 +350,14 @@ def test_a_loop_starved_of_cpu_by_other_processes_counts_as_busy() -> None:
         spinner.wait()
     assert own_share < BUSY_CPU  # by its own CPU time alone it would not look saturated
     assert load.busy
+
+
+def test_a_round_after_one_without_lanes_is_still_judged() -> None:
+    """A round can end with no lanes (a run whose pass had not made them yet): the next round
+    is judged against it without dividing by its zero lanes."""
+    sim = Sim()
+    flow, run = make_flow(sim.clock, rate=100_000)
+    simulate(flow, run, sim, 3, 100_000, saturated(0.004, 3000))
+    flow._round_lanes = 0  # the last round judged had no lanes
+    simulate(flow, run, sim, 2, 100_000, saturated(0.004, 3000))
+    assert sim.rate(last=1) >= 0.9 * 3000
