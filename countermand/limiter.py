@@ -147,9 +147,8 @@ class Pacer:
         coming = int(self.arrival_rate * self.late)
         return min(self.n, max(self.waiting + coming, 1))
 
-    async def _reserve(self, sleep: Sleep, count: int | None = None) -> None:
-        """Reserve ``count`` slots (default ``n``)."""
-        count = self.n if count is None else count
+    async def _reserve(self, sleep: Sleep, count: int) -> None:
+        """Reserve ``count`` slots (``usable``, at most ``n``)."""
         spent, self.unreported = self.unreported, 0
         answer = await self.backend.reserve(
             Ask(

@@ -214,7 +214,7 @@ def test_slots_stalled_processes_missed_are_not_sent_in_a_burst() -> None:
         pacers = [RateLimiter(stub, 0.03).pacer("test", "o", 1000, "j", 10_000) for _ in range(4)]
         *stalled, steady = pacers
         for pacer in stalled:
-            await pacer._reserve(asyncio.sleep)  # 20 slots each, due in the next 60 ms
+            await pacer._reserve(asyncio.sleep, pacer.n)  # 20 slots each, due in the next 60 ms
         sent: list[float] = []
 
         async def send(pacer: Pacer, until: float | None, count: int | None) -> None:
@@ -275,7 +275,7 @@ def test_a_reservation_makes_only_the_slots_it_was_granted() -> None:
     stub.runnable.add(keys.job("j"))
     pacer = RateLimiter(stub, 0.03).pacer("test", "o", 100_000, "j", 100_000)
     pacer.n = 2  # as after a reservation at a small share
-    run(pacer._reserve(asyncio.sleep))
+    run(pacer._reserve(asyncio.sleep, pacer.n))
     assert pacer.n == 100
     assert len(pacer._slots) == 2
 
