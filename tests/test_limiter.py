@@ -236,6 +236,43 @@ def test_slots_stalled_processes_missed_are_not_sent_in_a_burst() -> None:
     assert max_in_window(sent, 1.0) <= 1000
 
 
+def test_a_sleep_that_overran_its_slot_does_not_send_on_it() -> None:
+    """Callers asleep until their slots wake late together when the loop stalls (a GC pause,
+    a CPU taken by another process): sending each on its overdue slot puts the slots of the
+    stall on top of those of the next second, over the limit. A slot overslept by more than
+    ``late`` is dropped like one missed, and a fresh one taken; the sends then keep the pacer's
+    bound over every one-second window."""
+
+    async def main() -> tuple[list[float], Pacer]:
+        stub = StubBackend()
+        stub.runnable.add(keys.job("j"))
+        pacer = RateLimiter(stub, 0.03).pacer("test", "o", 200, "j", 200)
+        stalls = [0.2 + 0.1 * i for i in range(12)]  # a 30 ms stall every 0.1 s, from 0.2 s
+        start = time.monotonic()
+
+        async def stalling_sleep(seconds: float) -> None:
+            await asyncio.sleep(seconds)
+            if stalls and time.monotonic() - start >= stalls[0]:
+                stalls.pop(0)
+                time.sleep(0.03)  # noqa: ASYNC251 - the whole loop stalls, as every sleeper wakes
+
+        sent: list[float] = []
+
+        async def lane() -> None:
+            while time.monotonic() - start < 1.6:
+                await pacer.wait_turn(stalling_sleep)
+                pacer.spend()
+                sent.append(time.monotonic())
+
+        await asyncio.gather(*[lane() for _ in range(20)])
+        return sent, pacer
+
+    sent, pacer = run(main())
+    bound = 200 * (1 - 0.03) * (1 + 0.001 + pacer.late) + 1
+    assert max_in_window(sent, 1.0) <= bound
+    assert pacer.missed > 0
+
+
 def test_a_reservation_asks_only_for_the_slots_the_process_can_use() -> None:
     """A slot no caller takes in time is lost to the job in every process: a process whose
     callers come one at a time (its lanes all on the wire) asks for one slot, not a batch;
