@@ -53,9 +53,10 @@ HORIZON = 0.1
 # A slot missed by more than the pacer's ``late`` (half the headroom: 15 ms by default) is not
 # used, whether the caller came to it late or slept past it: a process that stalled (a busy
 # loop, a GC pause, a paused VM) would otherwise send its overdue slots in a burst and put more
-# than the limit into one second (seen in CI: 200 in one second at a limit of 200/s). Slots at least 1/limit apart, each
-# used between EARLY before and ``late`` after its time, put at most limit x (1 - headroom) x
-# (1 + EARLY + late) + 1 requests into any one-second window: under the limit.
+# than the limit into one second (seen in CI: 200 in one second at a limit of 200/s). Slots at
+# least 1/limit apart, each used between EARLY before and ``late`` after its time, put at most
+# limit x (1 - headroom) x (1 + EARLY + late) + 1 requests into any one-second window: under
+# the limit.
 MIN_LATE = 0.002
 
 Sleep = Callable[[float], Awaitable[None]]
