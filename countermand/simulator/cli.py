@@ -9,6 +9,7 @@ callers should still wait for ``GET /_sim/health``. Bad options exit with code 2
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -105,6 +106,11 @@ def simulator(
 async def serve(config: SimulatorConfig, host: str, port: int) -> None:
     """Serve until SIGINT or SIGTERM."""
     runner, bound = await start(config, host, port)
+    # The simulator's clock is the judge of every rate test: a garbage collection that scans
+    # every object stalls the loop, and the requests that arrive meanwhile are all timestamped
+    # at its end, bunched as they were not sent (seen: 72 ms at 1,000 in flight). Objects alive
+    # now, and the seeded commands (``control.add_commands``), are frozen out of collections.
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

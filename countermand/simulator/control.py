@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -150,6 +151,7 @@ class Control:
             added = self.store.add(provider, records, replace=replace)
         except StoreError as exc:
             return bad_request(str(exc))
+        gc.freeze()  # the seeded commands too: see ``cli.serve``
         return web.json_response({"added": added})
 
     async def expire_tokens(self, request: web.Request) -> web.Response:
