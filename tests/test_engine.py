@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -20,7 +21,7 @@ from countermand.runner import claim_one, work_through
 from countermand.runtime import Runtime
 from countermand.settings import Settings
 from countermand.store import Store, keys
-from tests.conftest import run
+from tests.conftest import run, until
 
 ACTOR = Actor.system("test")
 
@@ -247,5 +248,37 @@ def test_poll_job_reads_and_changes_nothing(settings: Settings, fake: FakeSpec) 
             assert await outcomes(rt.store, job_id) == ["pending", "done", "not_found", "errored"]
             assert all(call.startswith("read:") for call in fake.calls)
             assert (await rt.store.info(job_id)).kind == "poll"
+
+    run(main())
+
+
+def test_at_a_chunks_tail_queued_targets_get_lanes_while_every_lane_waits(
+    settings: Settings, fake: FakeSpec
+) -> None:
+    """The producer is done (every target of the chunk queued) while every lane waits on a slow
+    vendor: lanes the flow adds take the queued targets at once instead of leaving them a
+    latency behind the lanes on the wire; and every lane, those added late too, ends."""
+    settings = settings.model_copy(
+        update={"chunk_size": 150, "batch_size": 100, "rate": 5000.0, "tenant_rate": 5000.0}
+    )
+
+    async def main() -> None:
+        async with open_rt(settings) as rt:
+            fake.gate = asyncio.Event()
+            job_id = await submit_csv(rt, csv(*["ok"] * 150), rate=5000.0)
+            draining = asyncio.create_task(drain(rt))
+            await until(lambda: fake.held >= 1, 10)
+            flow = rt.flows.of(job_id, next(iter(rt.flows._flows.values())).pacer, 150)
+            run = next(iter(flow.runs))
+            pool = run.lanes_pool
+            assert pool is not None
+            await until(lambda: pool.closed, 10)  # the producer is done
+            assert run.unsent > 0
+            assert settings.concurrency < 150
+            run.resize(150)
+            await until(lambda: fake.held == 150, 10)
+            fake.gate.set()
+            assert await asyncio.wait_for(draining, 30) == ["finished"]
+            assert await outcomes(rt.store, job_id) == ["canceled"] * 150
 
     run(main())

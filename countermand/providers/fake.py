@@ -6,11 +6,13 @@ Each target names its script in the ``command_id`` column: ``ok``, ``late`` (not
 transient), ``refused`` (cannot connect), ``unauthorized``, ``plan``, ``lost<N>`` (N uncertain
 errors: the first one applied the cancel; then "too late"), ``ours`` (too late, and a read
 says canceled by this job), ``theirs`` (too late; a read says canceled long before). Calls
-are recorded.
+are recorded. While ``gate`` is set to an unset ``asyncio.Event``, every cancel waits on it
+before it answers, as if the vendor were slow (``held``: how many wait now).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -50,6 +52,8 @@ class FakeSpec:
         self.calls: list[str] = []
         self.attempts: Counter[str] = Counter()
         self.canceled_at: dict[str, str] = {}  # when a "lost" cancel was applied (ISO)
+        self.gate: asyncio.Event | None = None
+        self.held = 0
 
     def base_url(self, settings: Any) -> str | None:
         return "fake://"
@@ -96,6 +100,12 @@ class FakeProvider:
             key = self.spec.key(target)
             self.spec.calls.append(key)
             self.spec.attempts[key] += 1
+            if self.spec.gate is not None:
+                self.spec.held += 1
+                try:
+                    await self.spec.gate.wait()
+                finally:
+                    self.spec.held -= 1
             return self._answer(key, target["command_id"])
 
         return await call(send, kind="cancel")
