@@ -246,8 +246,8 @@ def retry(
 @app.command()
 def pause(job: str) -> None:
     """Stop sending; targets not yet final stay remaining."""
-    run_store(lambda store: jobs.pause(store, job, actor=ME))
-    err.print(f"job {job} paused")
+    held = run_store(lambda store: jobs.pause(store, job, actor=ME))
+    err.print(f"job {job} paused{still_stopping(held)}")
 
 
 @app.command()
@@ -260,8 +260,18 @@ def resume(job: str) -> None:
 @app.command()
 def abort(job: str) -> None:
     """Stop for good; targets not yet tried are left untouched."""
-    run_store(lambda store: jobs.abort(store, job, actor=ME))
-    err.print(f"job {job} aborted")
+    held = run_store(lambda store: jobs.abort(store, job, actor=ME))
+    err.print(f"job {job} aborted{still_stopping(held)}")
+
+
+def still_stopping(held: int) -> str:
+    """Said when workers still held chunks of the job once ``jobs.STOP_WAIT`` had passed."""
+    if not held:
+        return ""
+    return (
+        f"; {held} chunk(s) still held after {jobs.STOP_WAIT:g}s: their calls on the wire are "
+        "not answered yet, or a worker died with its lease"
+    )
 
 
 @app.command()

@@ -300,6 +300,13 @@ class JobsStore(StoreBase):
                 raw = stored.get(str(first + offset))
                 yield row, TargetResult.decode(raw) if raw else None
 
+    async def chunks_held(self, job_id: str) -> int:
+        """Chunks of the job under a live lease now (by the Redis clock, as ``claim.lua`` and
+        ``want.lua`` count them): a worker is still working them."""
+        seconds, micros = await self.redis.time()
+        now_ms = seconds * 1000 + micros // 1000
+        return int(await self.redis.zcount(keys.leases(job_id), f"({now_ms}", "+inf"))
+
     # --- changing status ---------------------------------------------------------------------
 
     async def transition(
