@@ -40,7 +40,7 @@ class Released(StrEnum):
     LOST = "lost"  # another owner holds the chunk
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Mark:
     """A target's state when a batch begins."""
 
@@ -60,9 +60,15 @@ class Batch:
     marks: list[Mark]
 
 
+FINAL = Mark(final=True, attempts=0)
+FRESH = Mark(final=False, attempts=0)  # never tried: most targets of a first pass
+
+
 def parse_mark(state: str) -> Mark:
     if state == "F":
-        return Mark(final=True, attempts=0)
+        return FINAL
+    if state == "0":
+        return FRESH
     attempts, _, since = state.partition(":")
     return Mark(final=False, attempts=int(attempts), uncertain_since=int(since) if since else None)
 
@@ -117,7 +123,7 @@ class Ledger:
             raise LeaseLost(f"job {self.job_id} chunk {self.chunk}: lease taken over")
         if flag == 0:
             return Batch(False, status, 0, False, [])
-        marks = [parse_mark(str(s)) for s in answer[4:]]
+        marks = [parse_mark(s) for s in str(answer[4]).split(",")]
         return Batch(True, status, int(answer[2]), bool(int(answer[3])), marks)
 
     async def record(self, results: Sequence[tuple[int, TargetResult]]) -> bool:
