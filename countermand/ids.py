@@ -73,6 +73,14 @@ ENOS_ID = _pattern(
 )
 
 
+# What ``quote`` never encodes (RFC 3986 unreserved): a value of these alone is its own encoding.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*", re.ASCII)
+
+
 def segment(value: str) -> str:
-    """URL-encode one path segment (every reserved character, '/' included)."""
+    """URL-encode one path segment (every reserved character, '/' included). Ids that passed
+    their pattern are almost always unreserved already: those are returned as they are, without
+    ``quote``'s work (three segments per request)."""
+    if _UNRESERVED.fullmatch(value):
+        return value
     return quote(value, safe="")
