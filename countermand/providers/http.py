@@ -30,6 +30,8 @@ import aiohttp
 from countermand.errors import Misconfigured, TransientError, UnreachableError, Verdict
 from countermand.models import Outcome
 
+_DECODER = json.JSONDecoder()
+
 
 @dataclass(slots=True)
 class Response:
@@ -39,9 +41,14 @@ class Response:
     content_type: str = ""
 
     def json(self) -> Any:
-        """The body as JSON, or None when it is not JSON (an HTML page, a proxy's text)."""
+        """The body as JSON, or None when it is not JSON (an HTML page, a proxy's text).
+
+        Read as UTF-8 (a byte-order mark allowed), the only encoding JSON between systems may
+        use (RFC 8259); a body in another is not the vendor's. Decoded here, not by
+        ``json.loads`` of the bytes, which first guesses among UTF-8, -16 and -32 on every
+        answer."""
         try:
-            return json.loads(self.body)
+            return _DECODER.decode(self.body.decode("utf-8-sig"))
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             return None
 
