@@ -2,6 +2,7 @@
 
     python bench/core.py [--targets 100000] [--runs 3] [--workers 2] [--in-flight 32]
                          [--set NAME=VALUE ...]
+    python bench/core.py --engine-only [--targets 50000] [--runs 3]
 
 1. A private Redis and the simulator (no server-side limit) are started, and one
    ``countermand worker`` with 2 pool processes (default settings: lanes start at
@@ -15,6 +16,15 @@ Throughput is measured from the simulator's own request log (first to last arriv
 sides are timed by the same clock; CPU from /proc. Redis memory per target is ``used_memory``
 after the job minus before it, over the number of targets. Prints each run, then the medians.
 Targets (issue 10): ratio >= 0.8 (floor 0.7), worker CPU per request <= 1.3 x the bare client's.
+
+``--engine-only``: what a request costs apart from the HTTP client and the network, the part
+this repository can cut. One process runs the chunks of an Apple job (``work_through``, a private
+Redis, no worker, no simulator) with the HTTP session replaced by one that answers every request
+at once with the vendor's 200 envelope (``CannedSession``); the rest is the code a pool process
+runs (validation, URL, limiter, flow, call path, metrics, answer parsing, ledger and Redis
+scripts), garbage collector frozen as in a pool process. Prints the CPU per target of each run
+(user + system, the job's chunks only) and the median; the machine's drift moves it much less
+than the full runs.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import io
 import os
 import secrets
 import subprocess
@@ -40,8 +51,16 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from countermand import jobs
+from countermand.audit import Actor
+from countermand.inputs import read_rows
 from countermand.localredis import free_port, private_redis, stop_process
+from countermand.providers import get_spec
+from countermand.runner import work_through
+from countermand.runtime import Runtime
+from countermand.settings import Settings
 from countermand.simulator import SimulatorClient
+from worker.signals import tune_gc
 
 ORG = "bench-org"
 TOKEN = "sim-applivery-token"
@@ -137,6 +156,81 @@ async def bare_loop(url: str, records: list[dict[str, str]], in_flight: int) -> 
         await asyncio.gather(*[one_lane() for _ in range(in_flight)])
 
 
+async def submit_in_process(rt: Runtime, records: list[dict[str, str]], rate: float) -> None:
+    """Load and release an Applivery Apple job of ``records`` through the calls ``submit`` makes,
+    in this process (no worker claims it on a private Redis: ``work_through`` runs it)."""
+    spec = get_spec("applivery-apple")
+    text = "target_id,command_id\n" + "".join(
+        f"{r['target_id']},{r['command_id']}\n" for r in records
+    )
+    rows = read_rows("in.csv", io.BytesIO(text.encode()), spec, lambda _: None)
+    job = await jobs.open_job(
+        rt.store, rt.settings, rt.credentials, jobs.SubmitRequest(spec, ORG, rate=rate),
+        Actor.system("bench"),
+    )  # fmt: skip
+    await job.load(rows)
+    await job.release()
+
+
+class CannedAnswer:
+    """An Apple cancel's 200 envelope, as ``providers.http.exchange`` reads an aiohttp answer."""
+
+    status = 200
+    content_type = "application/json"
+    body = b'{"status":true,"data":{"canceled":"OK"}}'
+    content_length = len(body)
+    headers: dict[str, str] = {}
+
+    async def __aenter__(self) -> CannedAnswer:
+        await asyncio.sleep(0)  # a real answer comes back on a later turn of the loop
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+    async def read(self) -> bytes:
+        return self.body
+
+
+class CannedSession:
+    """Stands in for the runtime's ``aiohttp.ClientSession``: every request answers 200."""
+
+    def request(self, *_: object, **__: object) -> CannedAnswer:
+        return CannedAnswer()
+
+    async def close(self) -> None:
+        return None
+
+
+async def engine_alone(redis_url: str, targets: int) -> float:
+    """CPU seconds per target of one Apple job worked in this process against ``CannedSession``."""
+    settings = Settings(
+        _env_file=None, redis_url=redis_url, applivery_url="http://canned.invalid",
+        applivery_token=TOKEN, tenant_rate=100_000,
+    )  # fmt: skip
+    rt = await Runtime.open(settings)
+    await rt.session.close()
+    rt.session = cast(aiohttp.ClientSession, CannedSession())
+    try:
+        await submit_in_process(rt, commands(targets), 100_000)
+        tune_gc()
+        before = time.process_time()
+        await work_through(rt)
+        return (time.process_time() - before) / targets
+    finally:
+        await rt.close()
+
+
+def engine_only(targets: int, runs: int) -> None:
+    per_target = []
+    with private_redis() as redis_url:
+        for n in range(runs):
+            per_target.append(uvloop.run(engine_alone(redis_url, targets)) * 1e6)
+            print(f"run {n + 1}: engine CPU per target {per_target[-1]:.1f} µs ({targets} targets)")
+    print(f"median engine CPU per target {sorted(per_target)[len(per_target) // 2]:.1f} µs "
+          "(everything but the HTTP client and the network)")  # fmt: skip
+
+
 @dataclass
 class Stack:
     """A private Redis, the simulator and one worker, as separate processes."""
@@ -186,7 +280,7 @@ def stack(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--targets", type=int, default=100_000)
+    parser.add_argument("--targets", type=int, default=None, help="default 100,000 (50,000)")
     parser.add_argument("--runs", type=int, default=3, help="alternating runs; medians printed")
     parser.add_argument("--workers", type=int, default=2, help="worker pool processes")
     parser.add_argument("--in-flight", type=int, default=32, help="requests per process")
@@ -196,7 +290,15 @@ def main() -> None:
         "--set", action="append", default=[], metavar="NAME=VALUE",
         help="a worker setting (COUNTERMAND_NAME), e.g. in_flight_ceiling=64",
     )  # fmt: skip
+    parser.add_argument(
+        "--engine-only", action="store_true",
+        help="the engine's own CPU per target, HTTP answered at once in-process",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.engine_only:
+        engine_only(args.targets or 50_000, args.runs)
+        return
+    args.targets = args.targets or 100_000
     extra = {name: str(getattr(args, name)) for name in ("chunk_size", "batch_size")
              if getattr(args, name)}  # fmt: skip
     for item in args.set:

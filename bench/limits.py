@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
 import subprocess
 import sys
@@ -27,12 +26,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.core import ORG, PYTHON, TOKEN, commands, seed, stack
-from countermand import jobs
-from countermand.audit import Actor
-from countermand.inputs import read_rows
+from bench.core import ORG, PYTHON, TOKEN, commands, seed, stack, submit_in_process
 from countermand.localredis import private_redis
-from countermand.providers import get_spec
 from countermand.runner import work_through
 from countermand.runtime import Runtime
 from countermand.settings import Settings
@@ -120,17 +115,7 @@ async def overhead(redis_url: str, sim_url: str, rate: float, n: int) -> tuple[i
     seed(SimulatorClient(sim_url), records)
     rt = await Runtime.open(settings)
     try:
-        spec = get_spec("applivery-apple")
-        text = "target_id,command_id\n" + "".join(
-            f"{r['target_id']},{r['command_id']}\n" for r in records
-        )
-        rows = read_rows("in.csv", io.BytesIO(text.encode()), spec, lambda _: None)
-        job = await jobs.open_job(
-            rt.store, settings, rt.credentials, jobs.SubmitRequest(spec, ORG, rate=rate),
-            Actor.system("bench"),
-        )  # fmt: skip
-        await job.load(rows)
-        await job.release()
+        await submit_in_process(rt, records, rate)
         await work_through(rt)  # its own Redis: no worker claims it, this process runs it
         pacer = next(iter(rt.limiter._pacers.values()))
         return pacer.round_trips, n
