@@ -51,7 +51,7 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from countermand import jobs
+from countermand import collector, jobs
 from countermand.audit import Actor
 from countermand.inputs import read_rows
 from countermand.localredis import free_port, private_redis, stop_process
@@ -60,7 +60,6 @@ from countermand.runner import work_through
 from countermand.runtime import Runtime
 from countermand.settings import Settings
 from countermand.simulator import SimulatorClient
-from worker.signals import tune_gc
 
 ORG = "bench-org"
 TOKEN = "sim-applivery-token"
@@ -213,7 +212,7 @@ async def engine_alone(redis_url: str, targets: int) -> float:
     rt.session = cast(aiohttp.ClientSession, CannedSession())
     try:
         await submit_in_process(rt, commands(targets), 100_000)
-        tune_gc()
+        collector.tune()
         before = time.process_time()
         await work_through(rt)
         return (time.process_time() - before) / targets

@@ -5,8 +5,9 @@ when it ends; every task of the process runs its coroutine on that loop (``run``
 aiohttp session, the Redis client, the stop watch and the limiter's pacers live on one loop for
 the process's whole life. Never ``asyncio.run`` per task beside a long-lived session. The
 process's background loops run there too: its runner, which claims and works chunks
-(``countermand.runner``), the reclaimer (``countermand.recovery``) and the webhook notifier
-(``countermand.webhooks``).
+(``countermand.runner``), the reclaimer (``countermand.recovery``), the webhook notifier
+(``countermand.webhooks``) and the young garbage collections by the clock
+(``countermand.collector``).
 No Celery import: the task shims (``tasks/``) and the process wiring (``worker/``) both call
 into this module.
 """
@@ -23,6 +24,7 @@ from typing import Any, TypeVar, cast
 
 import uvloop
 
+from countermand import collector
 from countermand.jobs import Dispatch
 from countermand.recovery import reclaim_forever
 from countermand.runner import Runner
@@ -81,8 +83,14 @@ def start(dispatch: Dispatch) -> None:
 
 
 async def background(rt: Runtime, runner: Runner, dispatch: Dispatch) -> None:
-    """The process's background loops: the runner, the reclaimer and the webhook notifier."""
-    await asyncio.gather(runner.run_forever(), reclaim_forever(rt, dispatch), deliver_forever(rt))
+    """The process's background loops: the runner, the reclaimer, the webhook notifier, and the
+    young collections by the clock (``countermand.collector``)."""
+    await asyncio.gather(
+        runner.run_forever(),
+        reclaim_forever(rt, dispatch),
+        deliver_forever(rt),
+        collector.collect_forever(),
+    )
 
 
 def stop() -> None:

@@ -4,7 +4,6 @@ metrics files are also let go (``countermand.metrics``); and the logs (``counter
 
 from __future__ import annotations
 
-import gc
 import logging
 import signal
 from typing import Any
@@ -17,7 +16,7 @@ from celery.signals import (
     worker_process_shutdown,
 )
 
-from countermand import bridge, metrics
+from countermand import bridge, collector, metrics
 from countermand.dispatch import CeleryDispatch
 from countermand.logs import configure
 from countermand.settings import get_settings
@@ -53,25 +52,11 @@ def _refuse_other_pools(sender: Any = None, **_: Any) -> None:
     )
 
 
-def tune_gc() -> None:
-    """Freeze the objects alive when a pool process starts (the imports and the app, about
-    109,000) out of every garbage collection, before the process serves anything.
-
-    Each collection of the oldest generation scanned them all while requests waited: in
-    ``bench/core.py`` (50,000 targets, two pool processes, each collection timed with
-    ``gc.callbacks``) the four such collections of each process took 181 and 213 ms, the longest
-    57 and 75 ms. Frozen: 8 and 18 ms, the longest 4 and 10 ms. A stall that long loses every
-    slot due in it (``countermand.limiter``). Young collections are left at CPython's defaults:
-    a young threshold of 3,000 instead of 700 made them rarer but each longer, at no less time
-    in all."""
-    gc.freeze()
-
-
 @worker_process_init.connect
 def _start_process(**_: Any) -> None:
     from worker.app import app
 
-    tune_gc()
+    collector.tune()  # before the process serves anything
     bridge.start(CeleryDispatch(app))
     # `kill -USR2 <pool pid>`: the process logs what each task of its event loop awaits (USR1
     # is billiard's soft time limit in pool processes)
