@@ -14,7 +14,8 @@ run by ``TargetCalls.__call__``, which for every try
 all inside the retry policy (``countermand.retry``). Providers never send around it: they are
 handed a ``TargetCalls`` for each target and call it once per request, naming its ``kind``
 (``cancel``, ``read``, ``list``). Every request sent is counted here, and only here
-(``countermand.metrics``: requests by outcome, duration, retries, 429s, limiter waits), and
+(``countermand.metrics``: requests by outcome, duration, retries, 429s, limiter waits and
+slots missed), and
 timed for the chunk run's ``Flow`` (``countermand.flow``: in flight follows latency).
 """
 
@@ -90,14 +91,14 @@ class TargetCalls:
             if caller.stopped():
                 raise Stopped
             waiting = perf_counter()
-            await caller.pacer.wait_turn(caller.nap)
+            missed = await caller.pacer.wait_turn(caller.nap)
             if caller.stopped():
                 raise Stopped
             caller.pacer.spend()
             self.made += 1
             tries += 1
             started = perf_counter()
-            meter.waited(started - waiting)
+            meter.waited(started - waiting, missed)
             flow = caller.flow
             if flow is not None:
                 flow.sent()

@@ -108,12 +108,14 @@ class Pacer:
     def late(self) -> float:
         return max(MIN_LATE, self.headroom / 2)
 
-    async def wait_turn(self, sleep: Sleep) -> None:
+    async def wait_turn(self, sleep: Sleep) -> int:
         """Wait for this process's next slot. A slot reserved before a hold began is dropped
         and a new one taken after the hold; so is a slot missed by more than ``late``, whether
         the caller came to it late or slept past it (a stall of D seconds would otherwise put
-        up to D x limit extra requests into one second). Raises ``Stopped`` when the job is not
-        runnable."""
+        up to D x limit extra requests into one second). Returns how many slots this caller
+        dropped so (``countermand_limiter_missed_slots_total``); raises ``Stopped`` when the job
+        is not runnable."""
+        missed = 0
         while True:
             self.waiting += 1  # a caller without a slot yet
             self.arrivals += 1
@@ -128,9 +130,10 @@ class Pacer:
                 delay = slot - self.clock()
             if delay < -self.late:
                 self.missed += 1
+                missed += 1
                 continue
             if self.clock() >= self.hold_until:
-                return
+                return missed
 
     def spend(self) -> None:
         """A request is about to be sent on the slot just waited for."""

@@ -6,8 +6,11 @@ Worker side, counted in one place, ``countermand.calls`` (every vendor request g
 it): ``countermand_requests_total{vendor, kind, outcome, status_class}``,
 ``countermand_request_duration_seconds{vendor, kind}`` (histogram),
 ``countermand_retries_total{vendor, kind}`` (tries after the first),
-``countermand_throttled_total{vendor}`` (429s, HTTP or envelope) and
-``countermand_limiter_wait_seconds_total{vendor}``. ``kind``: ``cancel``, ``read`` or ``list``
+``countermand_throttled_total{vendor}`` (429s, HTTP or envelope),
+``countermand_limiter_wait_seconds_total{vendor}`` and
+``countermand_limiter_missed_slots_total{vendor}`` (slots dropped because the process came to
+them, or woke for them, too late: its event loop was busy or stalled; rate lost, never sent
+late, ``countermand.limiter``). ``kind``: ``cancel``, ``read`` or ``list``
 (pages, searches, device lists). ``outcome``: the result's outcome for a ``CallResult``, ``ok``
 for any other answer (a page), else ``transient``, ``throttled``, ``unreachable``, ``stop`` (a
 ``JobStop``), ``stopped`` or ``error`` (anything else). ``status_class``: ``2xx``-``5xx``, ``none``.
@@ -73,6 +76,12 @@ LIMITER_WAIT = Counter(
     "Time requests spent waiting for a slot of the rate limiter.",
     ["vendor"],
 )
+MISSED_SLOTS = Counter(
+    "countermand_limiter_missed_slots_total",
+    "Limiter slots dropped because the process came to them, or woke for them, too late "
+    "(a busy or stalled event loop): rate lost, never sent late.",
+    ["vendor"],
+)
 
 _STATUS_CLASSES = ("none", "none", "2xx", "3xx", "4xx", "5xx")
 
@@ -108,7 +117,8 @@ class VendorMeter:
     The histogram is observed per request (there is no bulk observe), its children made once."""
 
     __slots__ = (
-        "_durations", "_published", "_requests", "_retries", "_throttled", "_wait", "vendor"
+        "_durations", "_missed", "_published", "_requests", "_retries", "_throttled", "_wait",
+        "vendor",
     )  # fmt: skip
 
     def __init__(self, vendor: str) -> None:
@@ -117,13 +127,17 @@ class VendorMeter:
         self._retries: dict[str, int] = {}
         self._throttled = 0
         self._wait = 0.0
+        self._missed = 0
         self._durations: dict[str, Histogram] = {}
         self._published = perf_counter()
         THROTTLED.labels(vendor)  # present (at 0) before the first 429
         LIMITER_WAIT.labels(vendor)
+        MISSED_SLOTS.labels(vendor)
 
-    def waited(self, seconds: float) -> None:
+    def waited(self, seconds: float, missed: int = 0) -> None:
+        """A request waited ``seconds`` for its slot, after dropping ``missed`` slots."""
         self._wait += seconds
+        self._missed += missed
 
     def sent(self, kind: str, outcome: str, status: str, seconds: float, retry: bool) -> None:
         """One request was answered (or failed) after ``seconds``."""
@@ -166,6 +180,9 @@ class VendorMeter:
         if self._wait:
             LIMITER_WAIT.labels(self.vendor).inc(self._wait)
             self._wait = 0.0
+        if self._missed:
+            MISSED_SLOTS.labels(self.vendor).inc(self._missed)
+            self._missed = 0
 
 
 _meters: dict[str, VendorMeter] = {}

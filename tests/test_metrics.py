@@ -5,11 +5,13 @@ Both expositions pass ``promtool check metrics``."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -163,6 +165,36 @@ def test_time_waiting_for_the_limiter_is_counted() -> None:
             await path.target()(send)
         await path.flush()
         assert sample("countermand_limiter_wait_seconds_total", vendor="unit-wait") >= 0.09
+
+    run(main())
+
+
+def test_slots_missed_by_a_stalled_loop_are_counted() -> None:
+    """Callers woken 30 ms late (the loop stalls, as in a long garbage collection) drop their
+    slots: the counter shows every slot the pacer dropped, for the vendor."""
+
+    async def main() -> None:
+        path = vendor_caller("unit-missed", rate=200)
+
+        async def late_nap(seconds: float) -> None:
+            await asyncio.sleep(seconds)
+            time.sleep(0.03)  # noqa: ASYNC251 - the loop stalls: every sleeper wakes late
+
+        stalled = Caller(path.pacer, path.policy, late_nap, path.stopped, vendor="unit-missed")
+
+        async def send() -> CallResult:
+            return CANCELED
+
+        async def lane() -> None:
+            for _ in range(3):
+                await stalled.target()(send)
+
+        await asyncio.gather(*[lane() for _ in range(5)])
+        await stalled.flush()
+        assert path.pacer.missed > 0
+        assert sample("countermand_limiter_missed_slots_total", vendor="unit-missed") == (
+            path.pacer.missed
+        )
 
     run(main())
 
