@@ -123,7 +123,8 @@ class Ledger:
             raise LeaseLost(f"job {self.job_id} chunk {self.chunk}: lease taken over")
         if flag == 0:
             return Batch(False, status, 0, False, [])
-        marks = [parse_mark(s) for s in str(answer[4]).split(",")]
+        states = str(answer[4])
+        marks = [parse_mark(state) for state in states.split(",")] if states else []
         return Batch(True, status, int(answer[2]), bool(int(answer[3])), marks)
 
     async def record(self, results: Sequence[tuple[int, TargetResult]]) -> bool:
