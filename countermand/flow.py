@@ -14,7 +14,8 @@ latency on every request (``countermand.calls`` reports each send and answer) an
   most half a chunk in flight, plus one, so a chunk finishing never leaves the job short, plus
   one for each chunk's worth of lanes this process's runs have no target left to send for
   (their chunks' tails, requests in flight not counted: else every chunk held could be at its
-  tail at once) (``lua/want.lua``; the runners claim more when it grows).
+  tail at once), and at least one for each of those runs (a tail whose requests stall sends
+  nothing for as long) (``lua/want.lua``; the runners claim more when it grows).
 
 Latency is measured by Little's law itself over each *round* (below): the mean requests in
 flight over the answers per second, so requests still out (a stalled one, answered seconds
@@ -435,7 +436,12 @@ class Flow:
             # latency late (seen at 200 ms: 696/s for a quarter second at each such tail)
             short = self.allowed - sum(run.unsent for run in self.runs)
             extra = math.ceil(short / self.chunk_size) if short > 0 else 0
-            self.want = min(MAX_WANT, max(DEFAULT_WANT, chunks + extra))
+            # and at least one more for each run here with nothing left to send: a tail whose
+            # requests stall holds its chunk for HTTP_TIMEOUT and its retries, sending nothing
+            # (seen in bench/hostile.py's stall fault: three chunks of four held so for 20 s
+            # while the job wanted three, and the fourth's first request went out after 23 s)
+            tails = sum(1 for run in self.runs if run.unsent == 0)
+            self.want = min(MAX_WANT, max(DEFAULT_WANT, chunks + max(extra, tails)))
 
     async def _tune_forever(self) -> None:
         last_want = 0.0

@@ -328,6 +328,22 @@ def test_a_tail_with_requests_in_flight_and_none_to_send_wants_the_next_chunk() 
     assert flow.want == busy + math.ceil(flow.allowed / flow.chunk_size)
 
 
+def test_each_run_with_nothing_left_to_send_lets_the_job_hold_one_more_chunk() -> None:
+    """Two runs here have sent every target and wait on stalled requests (each holds its chunk
+    for the HTTP timeout and the retries): the job wants a chunk more for each, not one for
+    both, else the chunks left wait for the stalls to end (seen: 23 s in bench/hostile.py)."""
+    sim = Sim()
+    flow, run = make_flow(sim.clock, rate=500)
+    simulate(flow, run, sim, 3, 500, fixed(0.01))
+    busy = flow.want
+    other = FakeRun(run.lanes)
+    flow.runs.add(other)
+    run.demand = run.unsent = other.demand = other.unsent = 0
+    flow.tune()
+    assert math.ceil(flow.allowed / flow.chunk_size) == 1  # the lanes alone ask for one
+    assert flow.want == busy + 2
+
+
 def test_a_loop_starved_of_cpu_by_other_processes_counts_as_busy() -> None:
     """This thread and a spinning process share one CPU: the thread's own CPU time is about
     half the wall time, yet it wanted the CPU all along; more lanes would add latency, not
