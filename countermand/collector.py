@@ -9,11 +9,12 @@ dropped, never sent late). CPython's own triggers make such stops when requests 
   going out are made, so the count hardly grows: the young generation swells to tens of
   thousands of objects (the requests of the last few hundred milliseconds) before it is
   collected. Timed with ``gc.callbacks`` in ``bench/latency.py``'s 1 s run (30,000 targets at
-  1,000/s, two pool processes): young collections that began with a count of 701 took 17 to
-  23 ms of CPU, the middle generation's 5 to 30 ms, the oldest's 34 to 75 ms; each cluster of
-  missed slots (262 to 856 of 30,000 in a run) fell in one of them.
-* With the start-up objects frozen (``tune``), the oldest generation's pending objects soon
-  pass a quarter of it, so it was collected every few seconds.
+  1,000/s, two pool processes): young collections took up to 24 ms, the middle generation's up
+  to 31 ms, the oldest's 34 to 75 ms; each cluster of missed slots (262 to 856 of 30,000 in a
+  run) fell in one of them.
+* With the start-up objects frozen (``tune``), the oldest generation is small, and CPython
+  collects it once its pending objects pass a quarter of it: in those runs, 9 and 10 of its
+  collections took over 30 ms in about 35 s.
 
 So, in each pool process (``countermand.bridge`` runs ``collect_forever`` on its loop):
 
