@@ -22,7 +22,8 @@ this repository can cut. One process runs the chunks of an Apple job (``work_thr
 Redis, no worker, no simulator) with the HTTP session replaced by one that answers every request
 at once with the vendor's 200 envelope (``CannedSession``); the rest is the code a pool process
 runs (validation, URL, limiter, flow, call path, metrics, answer parsing, ledger and Redis
-scripts), garbage collector frozen as in a pool process. Prints the CPU per target of each run
+scripts), the garbage collector tuned as in a pool process (``collector.tune``; no collections
+by the clock). Prints the CPU per target of each run
 (user + system, the job's chunks only) and the median; the machine's drift moves it much less
 than the full runs.
 """

@@ -15,8 +15,8 @@ all inside the retry policy (``countermand.retry``). Providers never send around
 handed a ``TargetCalls`` for each target and call it once per request, naming its ``kind``
 (``cancel``, ``read``, ``list``). Every request sent is counted here, and only here
 (``countermand.metrics``: requests by outcome, duration, retries, 429s, limiter waits and
-slots missed), and
-timed for the chunk run's ``Flow`` (``countermand.flow``: in flight follows latency).
+slots missed), and timed for the chunk run's ``Flow`` (``countermand.flow``: in flight follows
+latency).
 """
 
 from __future__ import annotations
