@@ -33,7 +33,7 @@ Measured in the 1 s run above, three runs each way: 0.948, 0.943 and 0.942 of th
 before, 0.967, 0.969 and 0.968 after (0.97 is the most the pacer's headroom allows), with 561,
 722 and 856 missed slots before and 7, 1 and 30 after; the longest collection 60 to 73 ms before,
 8 to 15 ms after. Cyclic garbage that reaches the oldest generation waits up to a minute
-longer: a few hundred objects per collection in these runs.
+longer: up to 552 objects per collection in these runs.
 """
 
 from __future__ import annotations
