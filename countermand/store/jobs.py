@@ -301,11 +301,10 @@ class JobsStore(StoreBase):
                 yield row, TargetResult.decode(raw) if raw else None
 
     async def chunks_held(self, job_id: str) -> int:
-        """Chunks of the job under a live lease now (by the Redis clock, as ``claim.lua`` and
-        ``want.lua`` count them): a worker is still working them."""
-        seconds, micros = await self.redis.time()
-        now_ms = seconds * 1000 + micros // 1000
-        return int(await self.redis.zcount(keys.leases(job_id), f"({now_ms}", "+inf"))
+        """Chunks of the job under a live lease now (``lua/held.lua``: one round trip, the
+        Redis clock, counted as ``claim.lua`` and ``want.lua`` count them): a worker is still
+        working them."""
+        return int(await self.scripts.held(keys=[keys.leases(job_id)]))
 
     # --- changing status ---------------------------------------------------------------------
 

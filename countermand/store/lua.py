@@ -36,6 +36,7 @@ NAMES = (
     "dedup",
     "epoch",
     "finalize",
+    "held",
     "limiter",
     "lock",
     "reclaim",
@@ -123,6 +124,7 @@ class Scripts:
     dedup: Any
     epoch: Any
     finalize: Any
+    held: Any
     limiter: Any
     lock: Any
     reclaim: Any

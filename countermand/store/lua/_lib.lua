@@ -17,6 +17,11 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- The chunks of a job under a live lease at `now` (Redis ms): a worker still works them.
+local function live_leases(leases_key, now)
+  return redis.call('ZCOUNT', leases_key, '(' .. now, '+inf')
+end
+
 -- The 8th item of a stored result: since when an attempt may have reached the vendor without
 -- a definite answer (Redis seconds), or nil. An in-flight mark that was never replaced by a
 -- result means its attempt may have reached the vendor: its own time counts too.

@@ -27,7 +27,7 @@ for _, job in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local base = job_key(job)
   local f = redis.call('HMGET', base, 'status', 'priority', 'want', 'created_at')
   if (f[1] == S.running or f[1] == S.queued) and redis.call('ZCARD', base .. SFX.ready) > 0 then
-    local held = redis.call('ZCOUNT', base .. SFX.leases, '(' .. now, '+inf')
+    local held = live_leases(base .. SFX.leases, now)
     local want = tonumber(f[3] or '') or tonumber(ARGV[3])
     if held < want and (tonumber(mine[job]) or 0) < math.ceil(want / runners) then
       local rank = {PRIORITY_RANK[f[2] or ''] or PRIORITY_RANK.normal, held / want,

@@ -13,4 +13,4 @@ end
 if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[1], 'ceiling_rate', ARGV[3], 'ceiling_at', now_ms())
 end
-return redis.call('ZCOUNT', KEYS[2], '(' .. now_ms(), '+inf')
+return live_leases(KEYS[2], now_ms())
