@@ -19,13 +19,12 @@ Targets (issue 10): ratio >= 0.8 (floor 0.7), worker CPU per request <= 1.3 x th
 
 ``--engine-only``: what a request costs apart from the HTTP client and the network, the part
 this repository can cut. One process runs the chunks of an Apple job (``work_through``, a private
-Redis, no worker, no simulator) with the HTTP session replaced by one that answers every request
-at once with the vendor's 200 envelope (``CannedSession``); the rest is the code a pool process
-runs (validation, URL, limiter, flow, call path, metrics, answer parsing, ledger and Redis
-scripts), the garbage collector tuned as in a pool process (``collector.tune``; no collections
-by the clock). Prints the CPU per target of each run
-(user + system, the job's chunks only) and the median; the machine's drift moves it much less
-than the full runs.
+Redis, no worker, no simulator) with the vendor transport replaced by one that answers every
+request at once with the vendor's 200 envelope (``CannedTransport``); the rest is the code a
+pool process runs (validation, URL, limiter, flow, call path, metrics, answer parsing, ledger
+and Redis scripts), the garbage collector tuned as in a pool process (``collector.tune``; no
+collections by the clock). Prints the CPU per target of each run (user + system, the job's
+chunks only) and the median; the machine's drift moves it much less than the full runs.
 """
 
 from __future__ import annotations
@@ -57,6 +56,7 @@ from countermand.audit import Actor
 from countermand.inputs import read_rows
 from countermand.localredis import free_port, private_redis, stop_process
 from countermand.providers import get_spec
+from countermand.providers.transport import Answer, Transport
 from countermand.runner import work_through
 from countermand.runtime import Runtime
 from countermand.settings import Settings
@@ -172,45 +172,31 @@ async def submit_in_process(rt: Runtime, records: list[dict[str, str]], rate: fl
     await job.release()
 
 
-class CannedAnswer:
-    """An Apple cancel's 200 envelope, as ``providers.http.exchange`` reads an aiohttp answer."""
-
-    status = 200
-    content_type = "application/json"
-    body = b'{"status":true,"data":{"canceled":"OK"}}'
-    content_length = len(body)
-    headers: dict[str, str] = {}
-
-    async def __aenter__(self) -> CannedAnswer:
-        await asyncio.sleep(0)  # a real answer comes back on a later turn of the loop
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        return None
-
-    async def read(self) -> bytes:
-        return self.body
+CANNED = Answer(200, b'{"status":true,"data":{"canceled":"OK"}}', "application/json", None)
 
 
-class CannedSession:
-    """Stands in for the runtime's ``aiohttp.ClientSession``: every request answers 200."""
+class CannedTransport:
+    """Stands in for the runtime's vendor ``Transport``: every request answers an Apple
+    cancel's 200 envelope, on a later turn of the loop (as a real answer comes back)."""
 
-    def request(self, *_: object, **__: object) -> CannedAnswer:
-        return CannedAnswer()
+    async def request(self, *_: object, **__: object) -> Answer:
+        await asyncio.sleep(0)
+        return CANNED
 
     async def close(self) -> None:
         return None
 
 
 async def engine_alone(redis_url: str, targets: int) -> float:
-    """CPU seconds per target of one Apple job worked in this process against ``CannedSession``."""
+    """CPU seconds per target of one Apple job worked in this process against
+    ``CannedTransport``."""
     settings = Settings(
         _env_file=None, redis_url=redis_url, applivery_url="http://canned.invalid",
         applivery_token=TOKEN, tenant_rate=100_000,
     )  # fmt: skip
     rt = await Runtime.open(settings)
-    await rt.session.close()
-    rt.session = cast(aiohttp.ClientSession, CannedSession())
+    await rt.transport.close()
+    rt.transport = cast(Transport, CannedTransport())
     try:
         await submit_in_process(rt, commands(targets), 100_000)
         collector.tune()

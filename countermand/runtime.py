@@ -1,6 +1,7 @@
 """What one worker process owns for its whole life: made once, used by every chunk it runs.
 
-One Redis store, one ``aiohttp.ClientSession`` (connection pooling across chunks), one rate
+One Redis store, one vendor ``Transport`` (the vendor calls' keep-alive connections, across
+chunks: ``countermand.providers.transport``), one ``aiohttp.ClientSession`` (webhooks), one rate
 limiter with its pacers, one credential store, the stop watch (the events channel), the flows
 that size in flight from latency (``countermand.flow``), and per-process caches (EnOS tokens).
 It must be opened and closed on the same event loop: ``countermand.bridge`` does that in each
@@ -18,6 +19,7 @@ from countermand.credentials import CredentialStore
 from countermand.flow import Flows
 from countermand.limiter import RateLimiter
 from countermand.providers import Wiring
+from countermand.providers.transport import Timeouts, Transport
 from countermand.settings import Settings
 from countermand.store import Store
 from countermand.store.tenants import Adaptation
@@ -28,10 +30,11 @@ from countermand.watch import StopWatch
 class Runtime:
     settings: Settings
     store: Store
-    session: aiohttp.ClientSession
+    transport: Transport
+    session: aiohttp.ClientSession  # webhooks; vendor calls go through ``transport``
     credentials: CredentialStore
     limiter: RateLimiter
-    timeout: aiohttp.ClientTimeout
+    timeout: Timeouts
     watch: StopWatch
     flows: Flows
     shared: dict[Any, Any] = field(default_factory=dict)
@@ -40,13 +43,14 @@ class Runtime:
     async def open(cls, settings: Settings) -> Runtime:
         store = Store.connect(settings.redis, settings.redis_grace)
         # Room for every lane under the ceiling, and for verify, discovery and token calls.
-        connector = aiohttp.TCPConnector(limit=settings.in_flight_ceiling + 64, ttl_dns_cache=300)
-        session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
+        transport = Transport(limit=settings.in_flight_ceiling + 64)
+        session = aiohttp.ClientSession(raise_for_status=False)
         watch = StopWatch(store)
         watch.start()
         return cls(
             settings=settings,
             store=store,
+            transport=transport,
             session=session,
             credentials=CredentialStore(settings),
             limiter=RateLimiter(
@@ -59,19 +63,18 @@ class Runtime:
                     recovery=settings.rate_recovery,
                 ),
             ),
-            timeout=aiohttp.ClientTimeout(
-                total=settings.http_timeout, sock_connect=settings.connect_timeout
-            ),
+            timeout=Timeouts(total=settings.http_timeout, connect=settings.connect_timeout),
             watch=watch,
             flows=Flows(store, settings.in_flight_ceiling, settings.concurrency),
         )
 
     @property
     def wiring(self) -> Wiring:
-        return Wiring(self.settings, self.credentials, self.session, self.timeout, self.shared)
+        return Wiring(self.settings, self.credentials, self.transport, self.timeout, self.shared)
 
     async def close(self) -> None:
         await self.flows.close()
         await self.watch.close()
         await self.session.close()
+        await self.transport.close()
         await self.store.close()

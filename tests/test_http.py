@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-import aiohttp
 import pytest
 from aiohttp import web
 from pydantic import SecretStr
@@ -28,6 +27,7 @@ from countermand.providers.applivery import error_result, success_data
 from countermand.providers.base import CallResult
 from countermand.providers.enos import answer_data
 from countermand.providers.http import Response, exchange
+from countermand.providers.transport import Timeouts, Transport
 from countermand.simulator import APPLE, ENOS, SIMULATOR, SimulatorConfig, start
 from countermand.simulator.config import BROKEN_FIELDS
 from countermand.simulator.state import WINDOWS, parse
@@ -35,7 +35,7 @@ from tests.conftest import run
 
 T = TypeVar("T")
 
-TIMEOUT = aiohttp.ClientTimeout(total=1, sock_connect=1)
+TIMEOUT = Timeouts(total=1, connect=1)
 
 
 async def stall(request: web.Request) -> web.StreamResponse:
@@ -104,10 +104,13 @@ async def server() -> AsyncIterator[str]:
 
 
 async def answer(base: str, path: str, max_bytes: int = 1024 * 1024) -> Response:
-    async with aiohttp.ClientSession() as session:
+    transport = Transport(limit=10)
+    try:
         return await exchange(
-            session, "GET", base + path, headers={}, timeout=TIMEOUT, max_bytes=max_bytes
+            transport, "GET", base + path, headers={}, timeout=TIMEOUT, max_bytes=max_bytes
         )
+    finally:
+        await transport.close()
 
 
 async def get(base: str, path: str, max_bytes: int = 1024 * 1024) -> object:
@@ -241,13 +244,14 @@ async def what_it_means(
     store.add(WINDOWS, parse(WINDOWS, [{"org": ORG, "device_id": "D1", "command_id": HEX[1],
               "actions": [{"cmd_id": "1", "status": "Pending"}]}]))  # fmt: skip
     try:
-        async with aiohttp.ClientSession() as session:
+        transport = Transport(limit=10)
+        try:
             context = ProviderContext(
-                session=session,
+                transport=transport,
                 org=EORG if provider == "enos" else ORG,
                 base_url=f"http://127.0.0.1:{port}",
                 credential=ENOS_KEYS if provider == "enos" else APPLE_TOKEN,
-                timeout=aiohttp.ClientTimeout(total=0.5),
+                timeout=Timeouts(total=0.5, connect=0.5),
                 shared={},
             )
             made: Any = get_spec(provider).make(context)
@@ -256,6 +260,8 @@ async def what_it_means(
             except Exception as exc:  # what the call path would see
                 return exc
             return result
+        finally:
+            await transport.close()
     finally:
         await runner.cleanup()
 

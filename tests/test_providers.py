@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import aiohttp
 import pytest
 from pydantic import SecretStr
 
@@ -18,6 +17,7 @@ from countermand.localredis import free_port
 from countermand.models import Outcome
 from countermand.providers import ProviderContext, get_spec
 from countermand.providers.enos_auth import params_data, signature
+from countermand.providers.transport import Timeouts, Transport
 from countermand.simulator import SIMULATOR, SimulatorConfig, start
 from countermand.simulator.state import parse
 from tests.callpath import target_calls
@@ -51,18 +51,18 @@ KEYS = EnosKeys(SecretStr("sim-access-key"), SecretStr("sim-secret-key"))
 @dataclass
 class Sim:
     url: str
-    session: aiohttp.ClientSession
+    transport: Transport
     app: Any
 
     def context(
         self, org: str, credential: Credential, base: str | None = None, created: int | None = None
     ) -> ProviderContext:
         return ProviderContext(
-            session=self.session,
+            transport=self.transport,
             org=org,
             base_url=base or self.url,
             credential=credential,
-            timeout=aiohttp.ClientTimeout(total=3),
+            timeout=Timeouts(total=3, connect=3),
             shared={},
             job_created_ms=created,
         )
@@ -76,8 +76,11 @@ async def simulator(**config: Any) -> AsyncIterator[Sim]:
     runner, port = await start(SimulatorConfig(**config))
     app = runner.app
     try:
-        async with aiohttp.ClientSession() as session:
-            yield Sim(f"http://127.0.0.1:{port}", session, app)
+        transport = Transport(limit=100)
+        try:
+            yield Sim(f"http://127.0.0.1:{port}", transport, app)
+        finally:
+            await transport.close()
     finally:
         await runner.cleanup()
 

@@ -83,7 +83,7 @@ class AppliveryClient:
             url += "?" + "&".join(f"{k}={segment(v)}" for k, v in params.items())
         ctx = self._context
         return await exchange(
-            ctx.session,
+            ctx.transport,
             method,
             url,
             headers=self._headers,

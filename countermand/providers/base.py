@@ -4,7 +4,7 @@ A provider family has two halves:
 
 * a ``ProviderSpec`` (pure, no I/O): its name, its vendor (the rate-limit tenant is
   ``(vendor, org)``), the input columns, how a row is validated, the dedup key, report columns;
-* a ``Provider`` made per piece of work from a ``ProviderContext`` (the process's HTTP session,
+* a ``Provider`` made per piece of work from a ``ProviderContext`` (the process's vendor transport,
   the org, its credential): ``cancel`` and ``read`` return a ``CallResult`` or raise one of the
   ``CallError`` classes of ``countermand.errors``; a ``Discovery`` (stale cleanup) yields the
   stale commands of an org.
@@ -20,12 +20,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-import aiohttp
-
 from countermand.credentials import Credential
 from countermand.errors import JobStop, Retry, TokenExpired, TransientError, Verdict
 from countermand.ids import IdPattern
 from countermand.models import Outcome
+from countermand.providers.transport import Timeouts, Transport
 
 T = TypeVar("T")
 Target = Mapping[str, str]  # validated input values by column name, defaults filled in
@@ -59,11 +58,11 @@ class Call(Protocol):
 
 @dataclass(slots=True)
 class ProviderContext:
-    session: aiohttp.ClientSession
+    transport: Transport  # the process's vendor connections
     org: str
     base_url: str
     credential: Credential
-    timeout: aiohttp.ClientTimeout
+    timeout: Timeouts
     token_margin: float = 300.0  # renew cached tokens this many seconds before they expire
     shared: dict[Any, Any] = field(default_factory=dict)  # per-process caches (EnOS tokens)
     # When the job was submitted (epoch ms): a device-wide EnOS cancel only cancels commands

@@ -322,7 +322,7 @@ class EnosProvider:
             token = await self._tokens.get(refresh=renewed)
             headers = signed_headers(token, self._keys, params, body)
             resp = await exchange(
-                self._ctx.session, method, url_with_query(f"{self._ctx.base_url}{path}", params),
+                self._ctx.transport, method, url_with_query(f"{self._ctx.base_url}{path}", params),
                 headers=headers, timeout=self._ctx.timeout, data=body,
                 max_bytes=self._ctx.max_answer_bytes,
             )  # fmt: skip

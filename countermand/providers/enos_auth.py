@@ -121,7 +121,7 @@ class TokenSource:
         ).encode()
         try:
             resp = await exchange(
-                ctx.session,
+                ctx.transport,
                 "POST",
                 f"{ctx.base_url}{TOKEN_PATH}",
                 headers={"Content-Type": "application/json"},

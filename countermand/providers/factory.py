@@ -1,16 +1,15 @@
 """Making a job's provider on this process: its base URL, the org's credential, the process's
-HTTP session. The one place the engine, verify and cleanup get a provider from."""
+vendor transport. The one place the engine, verify and cleanup get a provider from."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-
 from countermand.credentials import CredentialStore
 from countermand.errors import Misconfigured, Unauthorized, UsageError
 from countermand.providers.base import Discovery, Provider, ProviderContext, ProviderSpec
+from countermand.providers.transport import Timeouts, Transport
 from countermand.settings import Settings
 
 
@@ -20,8 +19,8 @@ class Wiring:
 
     settings: Settings
     credentials: CredentialStore
-    session: aiohttp.ClientSession
-    timeout: aiohttp.ClientTimeout
+    transport: Transport
+    timeout: Timeouts
     shared: dict[Any, Any]
 
 
@@ -40,7 +39,7 @@ def provider_for(
     settings = wiring.settings
     return spec.make(
         ProviderContext(
-            session=wiring.session,
+            transport=wiring.transport,
             org=org,
             base_url=base_url,
             credential=credential,

@@ -21,14 +21,23 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import aiohttp
-
 from countermand.errors import Misconfigured, TransientError, UnreachableError, Verdict
 from countermand.models import Outcome
+from countermand.providers.transport import (
+    AnswerTimeout,
+    ConnectFailed,
+    ConnectTimeout,
+    Disconnected,
+    InvalidURL,
+    Timeouts,
+    TooLarge,
+    Transport,
+)
 
 _DECODER = json.JSONDecoder()
 
@@ -100,53 +109,35 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-async def _body(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
-    declared = resp.content_length
-    if declared is not None and declared > max_bytes:
-        raise TransientError(
-            f"answer of {declared} bytes is over the {max_bytes}-byte cap", http_status=resp.status
-        )
-    if declared is not None:
-        return await resp.read()
-    parts, size = [], 0
-    async for part in resp.content.iter_chunked(65536):
-        size += len(part)
-        if size > max_bytes:
-            raise TransientError(f"answer over the {max_bytes}-byte cap", http_status=resp.status)
-        parts.append(part)
-    return b"".join(parts)
-
-
 async def exchange(
-    session: aiohttp.ClientSession,
+    transport: Transport,
     method: str,
     url: str,
     *,
-    headers: dict[str, str],
-    timeout: aiohttp.ClientTimeout,
+    headers: Mapping[str, str],
+    timeout: Timeouts,
     data: bytes | None = None,
     max_bytes: int = 8 * 1024 * 1024,
 ) -> Response:
+    """One request and its whole answer through the process's vendor transport
+    (``countermand.providers.transport``), its failures in the error tree's classes."""
     try:
-        async with session.request(
-            method, url, headers=headers, data=data, timeout=timeout, allow_redirects=False
-        ) as resp:
-            body = await _body(resp, max_bytes)
-            return Response(
-                resp.status,
-                body,
-                parse_retry_after(resp.headers.get("Retry-After")),
-                resp.content_type or "",
-            )
-    except aiohttp.InvalidURL as exc:
+        answer = await transport.request(
+            method, url, headers=headers, timeouts=timeout, data=data, max_bytes=max_bytes
+        )
+    except InvalidURL as exc:
         raise Misconfigured(f"invalid URL {url!r}") from exc
-    except aiohttp.ClientConnectorError as exc:
-        raise UnreachableError(f"cannot connect to {exc.host}:{exc.port}: {exc.os_error}") from exc
-    except aiohttp.ConnectionTimeoutError as exc:
-        raise TransientError(
-            f"connect timed out after {timeout.sock_connect}s", uncertain=False
-        ) from exc
-    except TimeoutError as exc:
+    except ConnectFailed as exc:
+        raise UnreachableError(str(exc)) from exc
+    except ConnectTimeout as exc:
+        message = f"connect timed out after {timeout.connect}s"
+        raise TransientError(message, uncertain=False) from exc
+    except AnswerTimeout as exc:
         raise TransientError(f"timed out after {timeout.total}s") from exc
-    except aiohttp.ClientError as exc:
-        raise TransientError(f"connection error: {type(exc).__name__}: {exc}") from exc
+    except TooLarge as exc:
+        raise TransientError(str(exc), http_status=exc.status) from exc
+    except Disconnected as exc:
+        raise TransientError(f"connection error: {exc}") from exc
+    return Response(
+        answer.status, answer.body, parse_retry_after(answer.retry_after), answer.content_type
+    )
