@@ -128,7 +128,7 @@ class Transport:
         self._limit = limit
         self._busy = 0
         self._room: deque[asyncio.Future[None]] = deque()
-        self._idle: dict[Origin, list[_Connection]] = {}
+        self._idle: dict[Origin, deque[_Connection]] = {}  # oldest first
         self._open: set[_Connection] = set()
         self._origins: dict[str, Origin] = {}
         self._ssl = ssl_context
@@ -161,14 +161,12 @@ class Transport:
                 conn = await self._connect(origin, min(timeouts.connect, deadline - loop.time()))
             answer = await conn.exchange(head, data, deadline, max_bytes, timeouts.total)
             if conn.reusable:
-                conn.idle_since = loop.time()
-                self._idle.setdefault(origin, []).append(conn)
+                self._keep(origin, conn, loop.time())
                 conn = None
             return answer
         finally:
             if conn is not None:
-                conn.close()
-                self._open.discard(conn)
+                self._drop(conn)
             self._busy -= 1
             while self._room:
                 waiter = self._room.popleft()
@@ -206,9 +204,23 @@ class Transport:
             conn = idle.pop()  # the most recently used: the least likely to be closed
             if not conn.closed and now - conn.idle_since < self._keepalive:
                 return conn
-            conn.close()
-            self._open.discard(conn)
+            self._drop(conn)
         return None
+
+    def _keep(self, origin: Origin, conn: _Connection, now: float) -> None:
+        """Put a connection back for the next request; close those idle too long (checked as
+        requests come: a server closes its own idle ones, and ``close`` the rest)."""
+        conn.idle_since = now
+        idle = self._idle.get(origin)
+        if idle is None:
+            idle = self._idle[origin] = deque()
+        idle.append(conn)
+        while idle and (now - idle[0].idle_since >= self._keepalive or idle[0].closed):
+            self._drop(idle.popleft())
+
+    def _drop(self, conn: _Connection) -> None:
+        conn.close()
+        self._open.discard(conn)
 
     async def _connect(self, origin: Origin, budget: float) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -423,6 +435,9 @@ class _Connection(asyncio.Protocol):
         self.parts.append(body)
 
     def on_message_complete(self) -> None:
+        if self.status < 200:  # an interim answer (100 Continue, 103): the final one follows
+            self._reset(self.max_bytes)
+            return
         self.reusable = self.parser.should_keep_alive()
         self._complete()
 
