@@ -20,6 +20,7 @@ from countermand.errors import Misconfigured, TransientError, UnreachableError
 from countermand.localredis import free_port
 from countermand.providers.http import exchange
 from countermand.providers.transport import (
+    CONNECTING,
     AnswerTimeout,
     ConnectFailed,
     ConnectTimeout,
@@ -382,3 +383,34 @@ def test_what_cannot_be_sent_is_refused_before_anything_is(run: Any) -> None:
         assert server.connections == 1
 
     run(main())
+
+
+def test_connections_are_made_a_few_at_a_time() -> None:
+    """A burst of lanes opens its connections at most ``CONNECTING`` at a time (a burst of new
+    connections overflows a server's accept queue)."""
+    making, most = 0, 0
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        real = loop.create_connection
+
+        async def slow(*args: Any, **kwargs: Any) -> Any:
+            nonlocal making, most
+            making += 1
+            most = max(most, making)
+            try:
+                await asyncio.sleep(0.01)
+                return await real(*args, **kwargs)
+            finally:
+                making -= 1
+
+        loop.create_connection = slow  # type: ignore[method-assign]
+        async with serving() as (server, base), transport(limit=200) as client:
+            calls = [client.request("GET", base, headers={}, timeouts=QUICK) for _ in range(60)]
+            answers = await asyncio.gather(*calls)
+        assert [a.status for a in answers] == [200] * 60
+        assert server.connections == 60
+
+    with asyncio.Runner() as runner:
+        runner.run(main())
+    assert most == CONNECTING
