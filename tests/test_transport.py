@@ -30,6 +30,7 @@ from countermand.providers.transport import (
     TooLarge,
     Transport,
 )
+from tests.conftest import until
 
 T = TypeVar("T")
 DATA = Path(__file__).parent / "data"
@@ -117,13 +118,6 @@ async def transport(**options: Any) -> AsyncIterator[Transport]:
         await made.close()
 
 
-async def until(condition: Callable[[], bool], deadline: float = 5.0) -> None:
-    """Wait for ``condition`` on the loop, failing after ``deadline`` seconds."""
-    async with asyncio.timeout(deadline):
-        while not condition():  # noqa: ASYNC110 - the conditions are other objects' state
-            await asyncio.sleep(0.005)
-
-
 def test_one_connection_serves_every_request_in_turn(run: Any) -> None:
     async def main() -> None:
         async with serving() as (server, base), transport() as client:
@@ -162,8 +156,8 @@ def test_a_connection_closed_while_idle_is_replaced(run: Any) -> None:
     async def main() -> None:
         async with serving(quiet_close) as (server, base), transport() as client:
             await client.request("GET", base, headers={}, timeouts=QUICK)
-            await until(lambda: server.open_now == 0)
-            await until(lambda: all(c.closed for idle in client._idle.values() for c in idle))
+            await until(lambda: server.open_now == 0, 5)
+            await until(lambda: all(c.closed for idle in client._idle.values() for c in idle), 5)
             assert (await client.request("GET", base, headers={}, timeouts=QUICK)).status == 200
         assert server.connections == 2
 
@@ -292,7 +286,7 @@ def test_a_cancelled_request_never_leaves_its_connection_for_the_next(run: Any) 
     async def main() -> None:
         async with serving(slow_first) as (server, base), transport() as client:
             task = asyncio.create_task(client.request("GET", base, headers={}, timeouts=QUICK))
-            await until(lambda: len(server.heads) == 1)
+            await until(lambda: len(server.heads) == 1, 5)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
@@ -314,7 +308,7 @@ def test_connections_in_use_stay_within_the_limit(run: Any) -> None:
         async with serving(held) as (server, base), transport(limit=2) as client:
             calls = [client.request("GET", base, headers={}, timeouts=QUICK) for _ in range(6)]
             tasks = [asyncio.create_task(call) for call in calls]
-            await until(lambda: server.busy == 2)
+            await until(lambda: server.busy == 2, 5)
             gate.set()
             answers = await asyncio.gather(*tasks)
         assert [a.status for a in answers] == [200] * 6

@@ -6,7 +6,7 @@ simulator, the API's tests): each vendor call is one small request and one small
 the session's layers around it cost more than everything else a worker does per target.
 Measured against the bundled simulator, one process on uvloop, 32 requests in flight, CPU per
 request: 126 µs through ``ClientSession``, 25 µs over a bare ``asyncio.Protocol`` (an ad hoc
-probe, not this module); the engine's own work per target is about 50 µs
+probe, not this module); the engine's own work per target is about 45 µs
 (``bench/core.py --engine-only``). This module keeps to what those calls need:
 
 * one connection per request at a time (no pipelining), reused while the server keeps it
@@ -53,9 +53,10 @@ KEEPALIVE = 15.0
 # flow's growth), and as many new connections at once overflowed the simulator's accept queue
 # (the kernel's ListenOverflows grew by 13,765 in one 300,000-target job): requests then went
 # unanswered for the whole timeout, or were reset after the server had applied them. At most
-# 64 at once: 6,789 and 83 cancels sent twice; at most 16: 228 and none. The price: against a
-# vendor 50 ms away, about 320 new connections a second, so a process reaches 1,000 in flight
-# about 3 s after its start (the connections then stay open for the next requests).
+# 64 at once: 6,789 and 83 cancels sent twice; at most 16: 228 and none. The price, by
+# arithmetic (not measured against a remote vendor): 50 ms per connection makes about 320 a
+# second, so a process would reach 1,000 in flight about 3 s after its start (the connections
+# then stay open for the next requests).
 CONNECTING = 16
 MAX_HEAD = 64 * 1024
 USER_AGENT = f"countermand/{__version__}"
